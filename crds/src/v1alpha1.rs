@@ -1,0 +1,939 @@
+//! `ServiceLevelObjective` (governor.dev/v1alpha1): what an SRE writes, and the
+//! status Governor reports back. Doc comments here become the CRD's descriptions.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::JobTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{Duration, Latency};
+
+/// Most decisions kept in `status.decisions`, newest last.
+pub const DECISION_LOG_LIMIT: usize = 20;
+
+/// A service-level objective that Governor keeps a workload inside, at the least cost,
+/// by tuning its replicas, connection-pool size and cache warming.
+// clippy reads repeated `type_ = ...` inside separate printcolumn(...) groups as duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "governor.dev",
+    version = "v1alpha1",
+    kind = "ServiceLevelObjective",
+    plural = "servicelevelobjectives",
+    singular = "servicelevelobjective",
+    shortname = "slo",
+    shortname = "slos",
+    category = "governor",
+    namespaced,
+    status = "ServiceLevelObjectiveStatus",
+    derive = "PartialEq",
+    doc = "A service-level objective that Governor keeps a workload inside, at the least cost.",
+    printcolumn(
+        name = "P99",
+        type_ = "string",
+        description = "Observed P99 latency",
+        json_path = ".status.observed.p99"
+    ),
+    printcolumn(
+        name = "Target",
+        type_ = "string",
+        description = "P99 latency objective",
+        json_path = ".spec.objectives.latency.p99"
+    ),
+    printcolumn(
+        name = "Replicas",
+        type_ = "integer",
+        description = "Current replicas",
+        json_path = ".status.replicas.current"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        description = "Replicas Governor wants",
+        json_path = ".status.replicas.desired"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        description = "Objective state: Met, AtRisk, Breached or Unknown",
+        json_path = ".status.objectiveState"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("!has(self.connectionPool) || self.scaling.minReplicas * self.connectionPool.minSize <= int(double(self.connectionPool.database.maxConnections) * self.connectionPool.database.budgetRatio) - self.connectionPool.database.reservedConnections").message("minReplicas x connectionPool.minSize exceeds the database connection budget").field_path("connectionPool.minSize"))]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLevelObjectiveSpec {
+    /// The logical service name, as it appears in metric labels (see
+    /// `indicators.prometheus.serviceLabel`) and as the Jaeger service name.
+    #[schemars(length(min = 1, max = 253))]
+    pub service: String,
+
+    /// The scalable workload Governor tunes: a Deployment, a StatefulSet, or any
+    /// resource with a scale subresource, in the SLO's namespace.
+    pub target_ref: TargetRef,
+
+    /// The objectives: latency per percentile, error rate, availability, window.
+    pub objectives: Objectives,
+
+    /// Where the signals come from. Defaults to Prometheus with OpenTelemetry
+    /// semantic-convention metric names.
+    #[serde(default)]
+    pub indicators: Indicators,
+
+    /// Replica bounds, rate limits and stabilization.
+    #[serde(default)]
+    pub scaling: Scaling,
+
+    /// The application's database connection pool. When absent Governor does not
+    /// tune the pool, and the database budget is not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPool>,
+
+    /// Cache hit-rate target and warming. When absent Governor never warms caches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Cache>,
+
+    /// Burn-rate alerting on this objective's error budget.
+    #[serde(default)]
+    pub alerting: Alerting,
+}
+
+/// A reference to the workload to scale.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// API version of the target, e.g. "apps/v1".
+    #[serde(default = "default_target_api_version")]
+    #[schemars(length(min = 1, max = 253))]
+    pub api_version: String,
+    /// Kind of the target, e.g. "Deployment" or "StatefulSet".
+    #[serde(default = "default_target_kind")]
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// Name of the target, in the SLO's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+fn default_target_api_version() -> String {
+    "apps/v1".into()
+}
+fn default_target_kind() -> String {
+    "Deployment".into()
+}
+
+/// The objectives this service is held to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.latency.p50) || has(self.latency.p90) || has(self.latency.p95) || has(self.latency.p99) || has(self.latency.p999) || has(self.errorRate) || has(self.availability)").message("at least one objective is required: a latency percentile, errorRate or availability"))]
+#[serde(rename_all = "camelCase")]
+pub struct Objectives {
+    /// Latency targets per percentile. Each is also read as a ratio SLI: "p99: 100ms"
+    /// means at least 99 % of requests finish within 100 ms.
+    #[serde(default)]
+    pub latency: LatencyObjectives,
+
+    /// Highest acceptable share of failed requests, in (0, 1]; 0.001 is 0.1 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("must be a ratio in (0, 1], e.g. 0.001 for 0.1 %"))]
+    pub error_rate: Option<f64>,
+
+    /// Lowest acceptable share of successful requests, in (0, 1); 0.999 is 99.9 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("must be a ratio in (0, 1), e.g. 0.999 for 99.9 %"))]
+    pub availability: Option<f64>,
+
+    /// The SLO window over which the error budget is computed.
+    #[serde(default = "default_window")]
+    pub window: Duration,
+
+    /// How often Governor evaluates this SLO.
+    #[serde(default = "default_evaluation_interval")]
+    pub evaluation_interval: Duration,
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_evaluation_interval() -> Duration {
+    Duration::from_secs(15)
+}
+
+/// Latency targets per percentile; each must be at least the one below it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(validation = Rule::new("!has(self.p50) || !has(self.p90) || duration(self.p50) <= duration(self.p90)").message("p50 must be <= p90").field_path("p50"))]
+#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p95) || duration(self.p90) <= duration(self.p95)").message("p90 must be <= p95").field_path("p90"))]
+#[x_kube(validation = Rule::new("!has(self.p95) || !has(self.p99) || duration(self.p95) <= duration(self.p99)").message("p95 must be <= p99").field_path("p95"))]
+#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p99) || duration(self.p90) <= duration(self.p99)").message("p90 must be <= p99").field_path("p90"))]
+#[x_kube(validation = Rule::new("!has(self.p99) || !has(self.p999) || duration(self.p99) <= duration(self.p999)").message("p99 must be <= p999").field_path("p99"))]
+pub struct LatencyObjectives {
+    /// Median latency target, e.g. "100ms".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<Latency>,
+    /// 90th-percentile latency target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<Latency>,
+    /// 95th-percentile latency target (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<Latency>,
+    /// 99th-percentile latency target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<Latency>,
+    /// 99.9th-percentile latency target (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999: Option<Latency>,
+}
+
+impl LatencyObjectives {
+    /// The set targets as (quantile, field name, target), lowest quantile first.
+    pub fn targets(&self) -> Vec<(f64, &'static str, Latency)> {
+        [
+            (0.5, "p50", self.p50),
+            (0.9, "p90", self.p90),
+            (0.95, "p95", self.p95),
+            (0.99, "p99", self.p99),
+            (0.999, "p999", self.p999),
+        ]
+        .into_iter()
+        .filter_map(|(q, n, t)| t.map(|t| (q, n, t)))
+        .collect()
+    }
+}
+
+/// Which backend the latency and traffic signals come from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum IndicatorSource {
+    /// Prometheus metrics (histograms, counters, gauges).
+    #[default]
+    #[serde(rename = "prometheus")]
+    Prometheus,
+    /// Trace-derived latency from Jaeger, for services without histograms.
+    /// Traffic, cache and pool signals still come from Prometheus.
+    #[serde(rename = "jaeger")]
+    Jaeger,
+}
+
+/// Signal sources and how to query them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(validation = Rule::new("self.source != 'jaeger' || has(self.jaeger)").message("source jaeger requires the jaeger block").field_path("jaeger"))]
+#[serde(rename_all = "camelCase")]
+pub struct Indicators {
+    /// Where latency is read from: "prometheus" (default) or "jaeger".
+    #[serde(default)]
+    pub source: IndicatorSource,
+    /// Prometheus metric names, label matchers and raw-PromQL overrides.
+    #[serde(default)]
+    pub prometheus: PrometheusIndicators,
+    /// Jaeger service and operation, when `source` is "jaeger".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jaeger: Option<JaegerIndicators>,
+}
+
+/// Prometheus queries for each signal. Every signal has an OpenTelemetry
+/// semantic-convention default; set `metric` to rename it, or `query` to replace
+/// the whole expression with raw PromQL.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusIndicators {
+    /// The label whose value is `spec.service` on every series of this service.
+    #[serde(default = "default_service_label")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$"), length(max = 128))]
+    pub service_label: String,
+
+    /// Extra equality matchers added to every query, e.g. `http_route: /api/stories`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    pub labels: BTreeMap<String, String>,
+
+    /// Request latency histogram.
+    #[serde(default)]
+    pub latency: LatencySignal,
+    /// Request rate (a counter of requests).
+    #[serde(default = "default_requests")]
+    pub requests: Signal,
+    /// Failed requests: the request counter restricted to failing status codes.
+    #[serde(default)]
+    pub errors: ErrorSignal,
+    /// Cache hits (a counter).
+    #[serde(default = "default_cache_hits")]
+    pub cache_hits: Signal,
+    /// Cache misses (a counter).
+    #[serde(default = "default_cache_misses")]
+    pub cache_misses: Signal,
+    /// Connections in use (a gauge; the default selects `state="used"`).
+    #[serde(default = "default_pool_in_use")]
+    pub pool_in_use: Signal,
+    /// Pool size limit per instance (a gauge).
+    #[serde(default = "default_pool_max")]
+    pub pool_max: Signal,
+    /// Requests waiting for a pooled connection (a gauge).
+    #[serde(default = "default_pool_pending")]
+    pub pool_pending: Signal,
+    /// Time spent waiting for a pooled connection (a histogram, seconds).
+    #[serde(default = "default_pool_wait_time")]
+    pub pool_wait_time: Signal,
+}
+
+impl Default for PrometheusIndicators {
+    fn default() -> Self {
+        Self {
+            service_label: default_service_label(),
+            labels: BTreeMap::new(),
+            latency: LatencySignal::default(),
+            requests: default_requests(),
+            errors: ErrorSignal::default(),
+            cache_hits: default_cache_hits(),
+            cache_misses: default_cache_misses(),
+            pool_in_use: default_pool_in_use(),
+            pool_max: default_pool_max(),
+            pool_pending: default_pool_pending(),
+            pool_wait_time: default_pool_wait_time(),
+        }
+    }
+}
+
+/// Default metric names (OpenTelemetry semantic conventions as exported to Prometheus).
+pub mod metric_names {
+    pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+    pub const REQUESTS: &str = "http_server_request_duration_seconds_count";
+    pub const CACHE_HITS: &str = "cache_hits_total";
+    pub const CACHE_MISSES: &str = "cache_misses_total";
+    pub const POOL_USAGE: &str = "db_client_connections_usage";
+    pub const POOL_MAX: &str = "db_client_connections_max";
+    pub const POOL_PENDING: &str = "db_client_connections_pending_requests";
+    pub const POOL_WAIT_TIME: &str = "db_client_connections_wait_time_seconds";
+    pub const STATUS_CODE_LABEL: &str = "http_response_status_code";
+}
+
+fn default_service_label() -> String {
+    "service".into()
+}
+fn signal(metric: &str) -> Signal {
+    Signal {
+        metric: Some(metric.into()),
+        query: None,
+    }
+}
+fn default_requests() -> Signal {
+    signal(metric_names::REQUESTS)
+}
+fn default_cache_hits() -> Signal {
+    signal(metric_names::CACHE_HITS)
+}
+fn default_cache_misses() -> Signal {
+    signal(metric_names::CACHE_MISSES)
+}
+fn default_pool_in_use() -> Signal {
+    signal(metric_names::POOL_USAGE)
+}
+fn default_pool_max() -> Signal {
+    signal(metric_names::POOL_MAX)
+}
+fn default_pool_pending() -> Signal {
+    signal(metric_names::POOL_PENDING)
+}
+fn default_pool_wait_time() -> Signal {
+    signal(metric_names::POOL_WAIT_TIME)
+}
+
+/// One signal: a metric name, or a raw PromQL expression that replaces the default query.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.metric) || has(self.query)").message("set metric or query"))]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    /// Prometheus metric name. Defaults to the OpenTelemetry name when the whole
+    /// signal is left out; not needed when `query` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"), length(max = 256))]
+    pub metric: Option<String>,
+    /// Raw PromQL replacing the default query; it must return one series per service
+    /// (grouped by the service label) and is parsed when the SLO is validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: Option<String>,
+}
+
+/// The kind of latency histogram.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum HistogramKind {
+    /// Classic histogram: `<metric>_bucket` series with an `le` label.
+    #[default]
+    #[serde(rename = "classic")]
+    Classic,
+    /// Prometheus native histogram.
+    #[serde(rename = "native")]
+    Native,
+}
+
+/// The request-latency histogram.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySignal {
+    /// Histogram base name (without `_bucket`), in seconds.
+    #[serde(default = "default_latency_metric")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"), length(max = 256))]
+    pub metric: String,
+    /// "classic" (`_bucket` series, default) or "native".
+    #[serde(default)]
+    pub histogram: HistogramKind,
+    /// Raw PromQL for the bucket rates Governor takes quantiles of: for a classic
+    /// histogram, rates by `le` (and the service label); for a native one, the histogram rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: Option<String>,
+}
+
+impl Default for LatencySignal {
+    fn default() -> Self {
+        Self {
+            metric: default_latency_metric(),
+            histogram: HistogramKind::Classic,
+            query: None,
+        }
+    }
+}
+
+fn default_latency_metric() -> String {
+    metric_names::REQUEST_DURATION.into()
+}
+
+/// Failed requests, selected from the request counter by status code.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorSignal {
+    /// Request counter that carries the status label.
+    #[serde(default = "default_errors_metric")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"), length(max = 256))]
+    pub metric: String,
+    /// Label holding the response status code.
+    #[serde(default = "default_status_label")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$"), length(max = 128))]
+    pub status_label: String,
+    /// Regular expression (RE2, fully anchored) of failing status codes.
+    #[serde(default = "default_status_regex")]
+    #[schemars(length(min = 1, max = 256))]
+    pub status_regex: String,
+    /// Raw PromQL for failed requests per second, replacing the default query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: Option<String>,
+}
+
+impl Default for ErrorSignal {
+    fn default() -> Self {
+        Self {
+            metric: default_errors_metric(),
+            status_label: default_status_label(),
+            status_regex: default_status_regex(),
+            query: None,
+        }
+    }
+}
+
+fn default_errors_metric() -> String {
+    metric_names::REQUESTS.into()
+}
+fn default_status_label() -> String {
+    metric_names::STATUS_CODE_LABEL.into()
+}
+fn default_status_regex() -> String {
+    "5..".into()
+}
+
+/// Trace-derived latency from Jaeger.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JaegerIndicators {
+    /// Jaeger service name; defaults to `spec.service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub service: Option<String>,
+    /// Only spans of this operation (e.g. "GET /api/stories"); all operations when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub operation: Option<String>,
+}
+
+/// Whether Governor writes to the target or only reports what it would do.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum Mode {
+    /// Decide and apply.
+    #[default]
+    Enforce,
+    /// Decide and report (status, Events, metrics), never write to the target.
+    DryRun,
+}
+
+/// Replica bounds and how fast they may change.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must be <= maxReplicas").field_path("minReplicas"))]
+#[serde(rename_all = "camelCase")]
+pub struct Scaling {
+    /// Fewest replicas, whatever the load.
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub min_replicas: i32,
+    /// Most replicas, whatever the load.
+    #[serde(default = "default_max_replicas")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_replicas: i32,
+    /// How fast replicas may be added.
+    #[serde(default = "ScalingRate::default_up")]
+    pub scale_up: ScalingRate,
+    /// How fast replicas may be removed, and how long to wait before removing any.
+    #[serde(default = "ScaleDown::default")]
+    pub scale_down: ScaleDown,
+    /// Time from a scale-up request until a new pod serves traffic; Governor forecasts
+    /// load over this horizon.
+    #[serde(default = "default_pod_startup")]
+    pub pod_startup_time: Duration,
+    /// "Enforce" (default) or "DryRun".
+    #[serde(default)]
+    pub mode: Mode,
+    /// When an HorizontalPodAutoscaler targets the same workload, raise and lower its
+    /// minReplicas instead of writing the scale subresource, so the two never fight.
+    #[serde(default)]
+    pub drive_hpa: bool,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Self {
+            min_replicas: default_min_replicas(),
+            max_replicas: default_max_replicas(),
+            scale_up: ScalingRate::default_up(),
+            scale_down: ScaleDown::default(),
+            pod_startup_time: default_pod_startup(),
+            mode: Mode::Enforce,
+            drive_hpa: false,
+        }
+    }
+}
+
+fn default_min_replicas() -> i32 {
+    1
+}
+fn default_max_replicas() -> i32 {
+    10
+}
+fn default_pod_startup() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A rate limit: per `period`, at most the larger of `maxPods` and `maxPercent` % of
+/// the current replicas.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingRate {
+    /// Most pods changed per period.
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_pods: i32,
+    /// Most change per period, as a percentage of current replicas.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_percent: i32,
+    /// The period the limits apply to.
+    pub period: Duration,
+}
+
+impl ScalingRate {
+    fn default_up() -> Self {
+        Self {
+            max_pods: 4,
+            max_percent: 100,
+            period: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Scale-down limits.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleDown {
+    /// Most pods removed per period.
+    #[serde(default = "default_down_pods")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_pods: i32,
+    /// Most removed per period, as a percentage of current replicas.
+    #[serde(default = "default_down_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_percent: i32,
+    /// The period the limits apply to.
+    #[serde(default = "default_down_period")]
+    pub period: Duration,
+    /// Replicas are only removed when every recommendation within this window allowed it.
+    #[serde(default = "default_stabilization")]
+    pub stabilization_window: Duration,
+}
+
+impl Default for ScaleDown {
+    fn default() -> Self {
+        Self {
+            max_pods: default_down_pods(),
+            max_percent: default_down_percent(),
+            period: default_down_period(),
+            stabilization_window: default_stabilization(),
+        }
+    }
+}
+
+fn default_down_pods() -> i32 {
+    1
+}
+fn default_down_percent() -> i32 {
+    10
+}
+fn default_down_period() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_stabilization() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// The application's database connection pool.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must be <= maxSize").field_path("minSize"))]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionPool {
+    /// The ConfigMap key holding the per-instance pool size, which Governor writes.
+    pub config_map: ConfigMapKey,
+    /// Smallest pool size per instance.
+    #[serde(default = "default_pool_min")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub min_size: i32,
+    /// Largest pool size per instance.
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_size: i32,
+    /// The database all instances share.
+    pub database: Database,
+    /// Also stamp a pod-template annotation with the pool size, so pods restart for
+    /// applications that cannot reload the ConfigMap.
+    #[serde(default)]
+    pub roll_pods: bool,
+}
+
+fn default_pool_min() -> i32 {
+    1
+}
+
+/// A ConfigMap key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct ConfigMapKey {
+    /// ConfigMap name, in the SLO's namespace.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key within the ConfigMap.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// The database and its connection budget: replicas x pool size never exceeds
+/// floor(maxConnections x budgetRatio) - reservedConnections.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Database {
+    /// The database's max_connections.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_connections: i32,
+    /// Share of maxConnections Governor may hand out, in (0, 1].
+    #[serde(default = "default_budget_ratio")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("must be a ratio in (0, 1], e.g. 0.8"))]
+    pub budget_ratio: f64,
+    /// Connections kept for other consumers of the same database (migrations, jobs,
+    /// other services).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1000000))]
+    pub reserved_connections: i32,
+}
+
+fn default_budget_ratio() -> f64 {
+    0.8
+}
+
+impl Database {
+    /// Connections Governor may hand out across all replicas; never negative.
+    pub fn budget(&self) -> i64 {
+        let ratio = if self.budget_ratio.is_finite() {
+            self.budget_ratio.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let raw = (f64::from(self.max_connections) * ratio).floor() as i64;
+        (raw - i64::from(self.reserved_connections)).max(0)
+    }
+}
+
+/// Cache hit-rate target and warming.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Cache {
+    /// Hit rate below which the cache is considered cold, in (0, 1].
+    #[serde(default = "default_hit_rate_target")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub hit_rate_target: f64,
+    /// How to warm the cache. When absent Governor reports a cold cache but does not act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<WarmUpAction>,
+    /// Least time between two warm-ups.
+    #[serde(default = "default_cooldown")]
+    pub cooldown: Duration,
+    /// Warm new replicas as part of every scale-up.
+    #[serde(default)]
+    pub warm_before_scale_up: bool,
+}
+
+fn default_hit_rate_target() -> f64 {
+    0.8
+}
+fn default_cooldown() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// Exactly one warming action: a Job, or HTTP requests.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.job) != has(self.http)").message("exactly one warming action is required: job or http"))]
+#[serde(rename_all = "camelCase")]
+pub struct WarmUpAction {
+    /// A Job created from this template (owned by the SLO; never two at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<WarmUpJob>,
+    /// HTTP requests sent to the service for each route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<WarmUpHttp>,
+}
+
+/// A warm-up Job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmUpJob {
+    /// The Job template (metadata and spec), as in a CronJob's jobTemplate.
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub template: JobTemplateSpec,
+    /// Seconds a finished Job is kept (ttlSecondsAfterFinished).
+    #[serde(default = "default_job_ttl")]
+    #[schemars(range(min = 0, max = 604800))]
+    pub ttl_seconds_after_finished: i32,
+}
+
+fn default_job_ttl() -> i32 {
+    600
+}
+
+/// HTTP methods allowed for warm-up requests.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum HttpMethod {
+    #[default]
+    GET,
+    HEAD,
+    POST,
+}
+
+/// Warm-up by HTTP requests.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmUpHttp {
+    /// HTTP method.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Base URL of the service, e.g. "http://api.roadtrip.svc:8080".
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
+    pub url: String,
+    /// Paths requested, each starting with "/".
+    #[schemars(length(min = 1, max = 1000), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(r, r.startsWith('/'))").message("every route must start with /"))]
+    pub routes: Vec<Route>,
+    /// Timeout for each request.
+    #[serde(default = "default_http_timeout")]
+    pub timeout: Duration,
+}
+
+/// A URL path.
+pub type Route = String;
+
+fn default_http_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Burn-rate alerting on the error budget.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Alerting {
+    /// Generate burn-rate alerts for this SLO.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Page tier: 14.4x burn over 1h and 5m, 6x over 6h and 30m (for a 30d window).
+    #[serde(default = "default_true")]
+    pub page: bool,
+    /// Ticket tier: 3x burn over 1d and 2h, 1x over 3d and 6h (for a 30d window).
+    #[serde(default = "default_true")]
+    pub ticket: bool,
+    /// Labels added to every alert, e.g. `team: roadtrip`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    pub labels: BTreeMap<String, String>,
+    /// Below this request rate (requests per second) no alert fires: too little
+    /// traffic to tell a burn from noise.
+    #[serde(default = "default_min_request_rate")]
+    #[schemars(range(min = 0.0))]
+    pub min_request_rate: f64,
+    /// When no histogram bucket boundary equals a latency target, use the nearest one
+    /// for the ratio SLI instead of refusing.
+    #[serde(default)]
+    pub allow_nearest_bucket: bool,
+    /// Runbook linked from every alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            page: true,
+            ticket: true,
+            labels: BTreeMap::new(),
+            min_request_rate: default_min_request_rate(),
+            allow_nearest_bucket: false,
+            runbook_url: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_min_request_rate() -> f64 {
+    0.1
+}
+
+// ---------------------------------------------------------------------------
+// Status
+
+/// Whether the objectives are met right now.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ObjectiveState {
+    /// Every objective is met with margin.
+    Met,
+    /// Met, but within the margin of a target or burning budget fast.
+    AtRisk,
+    /// At least one objective is not met.
+    Breached,
+    /// No usable data yet.
+    #[default]
+    Unknown,
+}
+
+/// What Governor observed, decided and did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLevelObjectiveStatus {
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Met, AtRisk, Breached or Unknown.
+    #[serde(default)]
+    pub objective_state: ObjectiveState,
+    /// The latest signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedSignals>,
+    /// Share of the error budget left in the window, in [0, 1] (may go below 0 when overspent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_budget_remaining: Option<f64>,
+    /// Current and desired replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<CurrentDesired>,
+    /// Current and desired pool size per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<CurrentDesired>,
+    /// When the cache was last warmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_warm_up: Option<Time>,
+    /// The downstream bottleneck Governor found, when adding replicas would not help.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bottleneck: Option<String>,
+    /// Ready, MetricsAvailable, ObjectiveMet, TargetFound, Bottleneck.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The last decisions, newest last (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub decisions: Vec<Decision>,
+}
+
+/// Observed signals at one time. Missing values are absent, never zero.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedSignals {
+    /// When the signals were read.
+    pub time: Time,
+    /// Observed median latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<Latency>,
+    /// Observed 90th-percentile latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<Latency>,
+    /// Observed 99th-percentile latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<Latency>,
+    /// Requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<f64>,
+    /// Share of failed requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Share of cache lookups that hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit_rate: Option<f64>,
+    /// Connections in use over pool size, across replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_utilization: Option<f64>,
+}
+
+/// A current and a desired value.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub struct CurrentDesired {
+    /// What the workload has now.
+    pub current: i32,
+    /// What Governor wants.
+    pub desired: i32,
+}
+
+/// A knob Governor turns.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Knob {
+    Replicas,
+    PoolSize,
+    CacheWarmUp,
+}
+
+/// One decision in the log.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// When it was decided.
+    pub time: Time,
+    /// Replicas, PoolSize or CacheWarmUp.
+    pub knob: Knob,
+    /// Value before (0 for a warm-up).
+    pub from: i32,
+    /// Value after (1 for a warm-up).
+    pub to: i32,
+    /// Why, in words.
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+    /// True when decided in DryRun mode and not applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}

@@ -1,0 +1,425 @@
+//! Every rule the API server enforces through the CRD (OpenAPI and CEL), plus the
+//! ones it cannot (PromQL, cross-field budgets, templates), as one pass that
+//! returns every problem with its field path.
+
+use std::fmt;
+
+use crate::duration::Duration;
+use crate::promql;
+use crate::v1alpha1::*;
+
+/// One problem with a resource: the field path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// Dotted path from the object root, e.g. `spec.scaling.minReplicas`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(Problem::new(format!("spec.{path}"), message));
+    }
+    fn check(&mut self, ok: bool, path: &str, message: &str) {
+        if !ok {
+            self.push(path, message);
+        }
+    }
+}
+
+fn ratio_open_closed(v: f64) -> bool {
+    v.is_finite() && v > 0.0 && v <= 1.0
+}
+
+impl ServiceLevelObjectiveSpec {
+    /// Every problem with this spec; empty when valid.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::default();
+        p.check(!self.service.is_empty(), "service", "must not be empty");
+        p.check(
+            self.service.len() <= 253,
+            "service",
+            "must be at most 253 characters",
+        );
+        p.check(
+            !self.target_ref.name.is_empty(),
+            "targetRef.name",
+            "must not be empty",
+        );
+        p.check(
+            !self.target_ref.kind.is_empty(),
+            "targetRef.kind",
+            "must not be empty",
+        );
+        p.check(
+            !self.target_ref.api_version.is_empty(),
+            "targetRef.apiVersion",
+            "must not be empty",
+        );
+        self.validate_objectives(&mut p);
+        self.validate_indicators(&mut p);
+        self.validate_scaling(&mut p);
+        self.validate_pool(&mut p);
+        self.validate_cache(&mut p);
+        self.validate_alerting(&mut p);
+        p.0.sort();
+        p.0.dedup();
+        p.0
+    }
+
+    fn validate_objectives(&self, p: &mut Problems) {
+        let o = &self.objectives;
+        let l = &o.latency;
+        if l.targets().is_empty() && o.error_rate.is_none() && o.availability.is_none() {
+            p.push(
+                "objectives",
+                "at least one objective is required: a latency percentile, errorRate or availability",
+            );
+        }
+        for (_, name, target) in l.targets() {
+            p.check(
+                !target.0.is_zero(),
+                &format!("objectives.latency.{name}"),
+                "must be greater than 0",
+            );
+        }
+        let pairs = [
+            ("p50", l.p50, "p90", l.p90),
+            ("p90", l.p90, "p95", l.p95),
+            ("p95", l.p95, "p99", l.p99),
+            ("p90", l.p90, "p99", l.p99),
+            ("p99", l.p99, "p999", l.p999),
+        ];
+        for (lo_name, lo, hi_name, hi) in pairs {
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo > hi
+            {
+                p.push(
+                    &format!("objectives.latency.{lo_name}"),
+                    format!("{lo_name} must be <= {hi_name}"),
+                );
+            }
+        }
+        if let Some(e) = o.error_rate {
+            p.check(
+                ratio_open_closed(e),
+                "objectives.errorRate",
+                "must be a ratio in (0, 1], e.g. 0.001 for 0.1 %",
+            );
+        }
+        if let Some(a) = o.availability {
+            p.check(
+                a.is_finite() && a > 0.0 && a < 1.0,
+                "objectives.availability",
+                "must be a ratio in (0, 1), e.g. 0.999 for 99.9 %",
+            );
+        }
+        p.check(
+            o.window >= Duration::from_secs(3600),
+            "objectives.window",
+            "must be at least 1h (typically 28d or 30d)",
+        );
+        p.check(
+            o.evaluation_interval >= Duration::from_secs(1),
+            "objectives.evaluationInterval",
+            "must be at least 1s",
+        );
+        p.check(
+            o.evaluation_interval < o.window,
+            "objectives.evaluationInterval",
+            "must be shorter than the window",
+        );
+    }
+
+    fn validate_indicators(&self, p: &mut Problems) {
+        let ind = &self.indicators;
+        if ind.source == IndicatorSource::Jaeger && ind.jaeger.is_none() {
+            p.push(
+                "indicators.jaeger",
+                "source jaeger requires the jaeger block",
+            );
+        }
+        let prom = &ind.prometheus;
+        p.check(
+            promql::is_label_name(&prom.service_label),
+            "indicators.prometheus.serviceLabel",
+            "must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*",
+        );
+        for key in prom.labels.keys() {
+            if !promql::is_label_name(key) {
+                p.push(
+                    &format!("indicators.prometheus.labels.{key}"),
+                    "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+                );
+            }
+        }
+        let check_signal =
+            |p: &mut Problems, name: &str, metric: Option<&str>, query: &Option<String>| {
+                match metric {
+                    None if query.is_none() => p.push(
+                        &format!("indicators.prometheus.{name}"),
+                        "set metric or query",
+                    ),
+                    None => {}
+                    Some(metric) if !promql::is_metric_name(metric) => p.push(
+                        &format!("indicators.prometheus.{name}.metric"),
+                        format!("{metric:?} is not a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)"),
+                    ),
+                    Some(_) => {}
+                }
+                if let Some(q) = query
+                    && let Err(e) = promql::check_query(q)
+                {
+                    p.push(&format!("indicators.prometheus.{name}.query"), e);
+                }
+            };
+        check_signal(
+            p,
+            "latency",
+            Some(&prom.latency.metric),
+            &prom.latency.query,
+        );
+        check_signal(
+            p,
+            "requests",
+            prom.requests.metric.as_deref(),
+            &prom.requests.query,
+        );
+        check_signal(p, "errors", Some(&prom.errors.metric), &prom.errors.query);
+        check_signal(
+            p,
+            "cacheHits",
+            prom.cache_hits.metric.as_deref(),
+            &prom.cache_hits.query,
+        );
+        check_signal(
+            p,
+            "cacheMisses",
+            prom.cache_misses.metric.as_deref(),
+            &prom.cache_misses.query,
+        );
+        check_signal(
+            p,
+            "poolInUse",
+            prom.pool_in_use.metric.as_deref(),
+            &prom.pool_in_use.query,
+        );
+        check_signal(
+            p,
+            "poolMax",
+            prom.pool_max.metric.as_deref(),
+            &prom.pool_max.query,
+        );
+        check_signal(
+            p,
+            "poolPending",
+            prom.pool_pending.metric.as_deref(),
+            &prom.pool_pending.query,
+        );
+        check_signal(
+            p,
+            "poolWaitTime",
+            prom.pool_wait_time.metric.as_deref(),
+            &prom.pool_wait_time.query,
+        );
+        p.check(
+            promql::is_label_name(&prom.errors.status_label),
+            "indicators.prometheus.errors.statusLabel",
+            "must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*",
+        );
+        if let Err(e) = promql::check_regex(&prom.errors.status_regex) {
+            p.push("indicators.prometheus.errors.statusRegex", e);
+        }
+    }
+
+    fn validate_scaling(&self, p: &mut Problems) {
+        let s = &self.scaling;
+        p.check(
+            s.min_replicas >= 1,
+            "scaling.minReplicas",
+            "must be at least 1",
+        );
+        p.check(
+            s.max_replicas >= 1,
+            "scaling.maxReplicas",
+            "must be at least 1",
+        );
+        p.check(
+            s.min_replicas <= s.max_replicas,
+            "scaling.minReplicas",
+            "minReplicas must be <= maxReplicas",
+        );
+        p.check(
+            s.scale_up.max_pods >= 1,
+            "scaling.scaleUp.maxPods",
+            "must be at least 1",
+        );
+        p.check(
+            s.scale_up.max_percent >= 1,
+            "scaling.scaleUp.maxPercent",
+            "must be at least 1",
+        );
+        p.check(
+            !s.scale_up.period.0.is_zero(),
+            "scaling.scaleUp.period",
+            "must be greater than 0",
+        );
+        p.check(
+            s.scale_down.max_pods >= 1,
+            "scaling.scaleDown.maxPods",
+            "must be at least 1",
+        );
+        p.check(
+            (1..=100).contains(&s.scale_down.max_percent),
+            "scaling.scaleDown.maxPercent",
+            "must be between 1 and 100",
+        );
+        p.check(
+            !s.scale_down.period.0.is_zero(),
+            "scaling.scaleDown.period",
+            "must be greater than 0",
+        );
+    }
+
+    fn validate_pool(&self, p: &mut Problems) {
+        let Some(pool) = &self.connection_pool else {
+            return;
+        };
+        p.check(
+            pool.min_size >= 1,
+            "connectionPool.minSize",
+            "must be at least 1",
+        );
+        p.check(
+            pool.min_size <= pool.max_size,
+            "connectionPool.minSize",
+            "minSize must be <= maxSize",
+        );
+        let db = &pool.database;
+        p.check(
+            db.max_connections >= 1,
+            "connectionPool.database.maxConnections",
+            "must be at least 1",
+        );
+        p.check(
+            ratio_open_closed(db.budget_ratio),
+            "connectionPool.database.budgetRatio",
+            "must be a ratio in (0, 1], e.g. 0.8",
+        );
+        p.check(
+            db.reserved_connections >= 0,
+            "connectionPool.database.reservedConnections",
+            "must not be negative",
+        );
+        let floor = i64::from(self.scaling.min_replicas) * i64::from(pool.min_size);
+        if ratio_open_closed(db.budget_ratio) && floor > db.budget() {
+            p.push(
+                "connectionPool.minSize",
+                format!(
+                    "minReplicas x connectionPool.minSize exceeds the database connection budget \
+                     ({} x {} = {} > {} = floor({} x {}) - {} reserved)",
+                    self.scaling.min_replicas,
+                    pool.min_size,
+                    floor,
+                    db.budget(),
+                    db.max_connections,
+                    db.budget_ratio,
+                    db.reserved_connections
+                ),
+            );
+        }
+    }
+
+    fn validate_cache(&self, p: &mut Problems) {
+        let Some(cache) = &self.cache else { return };
+        p.check(
+            ratio_open_closed(cache.hit_rate_target),
+            "cache.hitRateTarget",
+            "must be a ratio in (0, 1], e.g. 0.8",
+        );
+        let Some(action) = &cache.warm_up else { return };
+        match (&action.job, &action.http) {
+            (Some(_), Some(_)) | (None, None) => p.push(
+                "cache.warmUp",
+                "exactly one warming action is required: job or http",
+            ),
+            _ => {}
+        }
+        if let Some(job) = &action.job {
+            let containers = job
+                .template
+                .spec
+                .as_ref()
+                .map(|s| s.template.spec.as_ref().map_or(0, |ps| ps.containers.len()))
+                .unwrap_or(0);
+            p.check(
+                containers > 0,
+                "cache.warmUp.job.template.spec.template.spec.containers",
+                "the warm-up Job needs at least one container",
+            );
+        }
+        if let Some(http) = &action.http {
+            p.check(
+                http.url.starts_with("http://") || http.url.starts_with("https://"),
+                "cache.warmUp.http.url",
+                "must be an http:// or https:// URL",
+            );
+            p.check(
+                !http.routes.is_empty(),
+                "cache.warmUp.http.routes",
+                "at least one route is required",
+            );
+            for (i, r) in http.routes.iter().enumerate() {
+                p.check(
+                    r.starts_with('/'),
+                    &format!("cache.warmUp.http.routes[{i}]"),
+                    "every route must start with /",
+                );
+            }
+            p.check(
+                !http.timeout.0.is_zero(),
+                "cache.warmUp.http.timeout",
+                "must be greater than 0",
+            );
+        }
+    }
+
+    fn validate_alerting(&self, p: &mut Problems) {
+        let a = &self.alerting;
+        p.check(
+            a.min_request_rate.is_finite() && a.min_request_rate >= 0.0,
+            "alerting.minRequestRate",
+            "must be a number >= 0 (requests per second)",
+        );
+        for key in a.labels.keys() {
+            if !promql::is_label_name(key) {
+                p.push(
+                    &format!("alerting.labels.{key}"),
+                    "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `governor validate FILE|DIR...`: every problem in every manifest, by file,
+//! object and field path; exit status 1 on any problem.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use governor_crds::manifest::{MAX_MANIFEST_BYTES, parse_documents};
+
+/// What a validation run found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub valid: usize,
+    pub invalid: usize,
+    pub unreadable: usize,
+}
+
+pub fn run(paths: &[PathBuf], out: &mut impl Write) -> ExitCode {
+    let summary = validate_paths(paths, out);
+    let _ = writeln!(
+        out,
+        "{} valid, {} invalid, {} unreadable",
+        summary.valid, summary.invalid, summary.unreadable
+    );
+    if summary.invalid + summary.unreadable == 0 && summary.valid > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Validates every manifest under `paths`, writing one line per object or problem.
+pub fn validate_paths(paths: &[PathBuf], out: &mut impl Write) -> Summary {
+    let mut summary = Summary::default();
+    for path in paths {
+        let files = match collect(path) {
+            Ok(files) if files.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "{}: no .yaml, .yml or .json files found",
+                    path.display()
+                );
+                summary.unreadable += 1;
+                continue;
+            }
+            Ok(files) => files,
+            Err(e) => {
+                let _ = writeln!(out, "{}: {e}", path.display());
+                summary.unreadable += 1;
+                continue;
+            }
+        };
+        for file in files {
+            validate_file(&file, out, &mut summary);
+        }
+    }
+    summary
+}
+
+fn validate_file(file: &Path, out: &mut impl Write, summary: &mut Summary) {
+    let name = file.display();
+    let text = match read_limited(file) {
+        Ok(text) => text,
+        Err(e) => {
+            let _ = writeln!(out, "{name}: {e}");
+            summary.unreadable += 1;
+            return;
+        }
+    };
+    let docs = parse_documents(&text);
+    if docs.is_empty() {
+        let _ = writeln!(out, "{name}: no objects in file");
+        summary.unreadable += 1;
+    }
+    for doc in docs {
+        match doc.result {
+            Ok(_) => {
+                let _ = writeln!(out, "{name}: {}: OK", doc.object);
+                summary.valid += 1;
+            }
+            Err(problems) => {
+                for p in problems {
+                    let _ = writeln!(out, "{name}: {}: {p}", doc.object);
+                }
+                summary.invalid += 1;
+            }
+        }
+    }
+}
+
+/// Reads a file as UTF-8, refusing files over the manifest limit without reading them whole.
+fn read_limited(file: &Path) -> Result<String, String> {
+    let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(format!(
+            "larger than the {MAX_MANIFEST_BYTES}-byte manifest limit; not read"
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// The files to read: a file as given, or a folder's manifests recursively, sorted.
+fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && is_manifest(&p) => files.push(p),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
