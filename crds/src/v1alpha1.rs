@@ -68,7 +68,7 @@ pub const DECISION_LOG_LIMIT: usize = 20;
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[x_kube(validation = Rule::new("!has(self.connectionPool) || self.scaling.minReplicas * self.connectionPool.minSize <= int(double(self.connectionPool.database.maxConnections) * self.connectionPool.database.budgetRatio) - self.connectionPool.database.reservedConnections").message("minReplicas x connectionPool.minSize exceeds the database connection budget").field_path("connectionPool.minSize"))]
+#[x_kube(validation = Rule::new("!has(self.connectionPool) || self.scaling.minReplicas * self.connectionPool.minSize <= int(double(self.connectionPool.database.maxConnections) * self.connectionPool.database.budgetRatio) - self.connectionPool.database.reservedConnections").message("minReplicas x connectionPool.minSize exceeds the database connection budget").field_path(".connectionPool.minSize"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceLevelObjectiveSpec {
     /// The logical service name, as it appears in metric labels (see
@@ -168,11 +168,11 @@ fn default_evaluation_interval() -> Duration {
 
 /// Latency targets per percentile; each must be at least the one below it.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[x_kube(validation = Rule::new("!has(self.p50) || !has(self.p90) || duration(self.p50) <= duration(self.p90)").message("p50 must be <= p90").field_path("p50"))]
-#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p95) || duration(self.p90) <= duration(self.p95)").message("p90 must be <= p95").field_path("p90"))]
-#[x_kube(validation = Rule::new("!has(self.p95) || !has(self.p99) || duration(self.p95) <= duration(self.p99)").message("p95 must be <= p99").field_path("p95"))]
-#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p99) || duration(self.p90) <= duration(self.p99)").message("p90 must be <= p99").field_path("p90"))]
-#[x_kube(validation = Rule::new("!has(self.p99) || !has(self.p999) || duration(self.p99) <= duration(self.p999)").message("p99 must be <= p999").field_path("p99"))]
+#[x_kube(validation = Rule::new("!has(self.p50) || !has(self.p90) || duration(self.p50) <= duration(self.p90)").message("p50 must be <= p90").field_path(".p50"))]
+#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p95) || duration(self.p90) <= duration(self.p95)").message("p90 must be <= p95").field_path(".p90"))]
+#[x_kube(validation = Rule::new("!has(self.p95) || !has(self.p99) || duration(self.p95) <= duration(self.p99)").message("p95 must be <= p99").field_path(".p95"))]
+#[x_kube(validation = Rule::new("!has(self.p90) || !has(self.p99) || duration(self.p90) <= duration(self.p99)").message("p90 must be <= p99").field_path(".p90"))]
+#[x_kube(validation = Rule::new("!has(self.p99) || !has(self.p999) || duration(self.p99) <= duration(self.p999)").message("p99 must be <= p999").field_path(".p99"))]
 pub struct LatencyObjectives {
     /// Median latency target, e.g. "100ms".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,7 +222,7 @@ pub enum IndicatorSource {
 
 /// Signal sources and how to query them.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[x_kube(validation = Rule::new("self.source != 'jaeger' || has(self.jaeger)").message("source jaeger requires the jaeger block").field_path("jaeger"))]
+#[x_kube(validation = Rule::new("self.source != 'jaeger' || has(self.jaeger)").message("source jaeger requires the jaeger block").field_path(".jaeger"))]
 #[serde(rename_all = "camelCase")]
 pub struct Indicators {
     /// Where latency is read from: "prometheus" (default) or "jaeger".
@@ -474,7 +474,7 @@ pub enum Mode {
 
 /// Replica bounds and how fast they may change.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must be <= maxReplicas").field_path("minReplicas"))]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must be <= maxReplicas").field_path(".minReplicas"))]
 #[serde(rename_all = "camelCase")]
 pub struct Scaling {
     /// Fewest replicas, whatever the load.
@@ -599,7 +599,7 @@ fn default_stabilization() -> Duration {
 
 /// The application's database connection pool.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must be <= maxSize").field_path("minSize"))]
+#[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must be <= maxSize").field_path(".minSize"))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPool {
     /// The ConfigMap key holding the per-instance pool size, which Governor writes.

@@ -1,8 +1,24 @@
-//! Harness for integration tests: paths of the repository and its fixtures.
+//! Harness for Governor's integration tests: the real servers (kube-apiserver +
+//! etcd, Prometheus, Alertmanager, Jaeger) started on free loopback ports, ready
+//! when returned, logs kept for failed tests, stopped on drop.
+
+pub mod control_plane;
+pub mod observability;
+pub mod process;
+pub mod tools;
 
 use std::path::PathBuf;
 
+pub use control_plane::ControlPlane;
+pub use observability::{Alertmanager, Jaeger, Prometheus};
+pub use process::{Server, free_port, wait_until};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
+
+pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;

@@ -1,0 +1,224 @@
+//! Prometheus, Alertmanager and Jaeger on free loopback ports, each with a
+//! generated config, ready when returned.
+
+use std::time::Duration;
+
+use crate::process::{Server, free_port, http_ok};
+use crate::tools::tool;
+
+/// A real Prometheus: 1 s scrape interval, remote-write receiver on.
+pub struct Prometheus {
+    pub url: String,
+    pub server: Server,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping each `host:port` in `targets` (path /metrics),
+    /// with optional extra rule files and an Alertmanager to send alerts to.
+    pub async fn start(targets: &[String]) -> crate::Result<Self> {
+        Self::start_with(targets, &[], None).await
+    }
+
+    pub async fn start_with(
+        targets: &[String],
+        rule_files: &[std::path::PathBuf],
+        alertmanager: Option<&str>,
+    ) -> crate::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("prometheus-").tempdir()?;
+        let port = free_port()?;
+        let targets_json = serde_json::to_string(targets)?;
+        let rules_json = serde_json::to_string(
+            &rule_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>(),
+        )?;
+        let alerting = alertmanager.map_or_else(String::new, |am| {
+            let host = am.trim_start_matches("http://");
+            format!(
+                "alerting:\n  alertmanagers:\n  - static_configs:\n    - targets: [\"{host}\"]\n"
+            )
+        });
+        // JSON is YAML: values are serialized, never spliced raw.
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files: {rules_json}\n{alerting}\
+             scrape_configs:\n- job_name: test\n  scrape_interval: 1s\n  static_configs:\n  - targets: {targets_json}\n"
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config)?;
+        let args = vec![
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--web.enable-remote-write-receiver".into(),
+            "--web.enable-lifecycle".into(),
+            "--enable-feature=native-histograms".into(),
+            "--log.level=warn".into(),
+        ];
+        let mut server = Server::start("prometheus", &tool("prometheus")?, &args, dir)?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = format!("{url}/-/ready");
+        server
+            .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
+            .await?;
+        Ok(Self { url, server })
+    }
+
+    /// Runs an instant query; returns the `data.result` array.
+    pub async fn query(&self, promql: &str) -> crate::Result<Vec<serde_json::Value>> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", promql)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        if body["status"] != "success" {
+            anyhow::bail!("query {promql:?} failed: {body}");
+        }
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// A real Alertmanager routing every alert to one webhook, without grouping delays.
+pub struct Alertmanager {
+    pub url: String,
+    pub server: Server,
+}
+
+impl Alertmanager {
+    pub async fn start(webhook_url: &str) -> crate::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("alertmanager-").tempdir()?;
+        let port = free_port()?;
+        let webhook = serde_json::to_string(webhook_url)?;
+        let config = format!(
+            "route:\n  receiver: webhook\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n- name: webhook\n  webhook_configs:\n  - url: {webhook}\n    send_resolved: true\n"
+        );
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config)?;
+        let args = vec![
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+            "--log.level=warn".into(),
+        ];
+        let mut server = Server::start("alertmanager", &tool("alertmanager")?, &args, dir)?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = format!("{url}/-/ready");
+        server
+            .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
+            .await?;
+        Ok(Self { url, server })
+    }
+}
+
+/// A real Jaeger (v2 all-in-one, in-memory storage) with OTLP receivers and the
+/// query API on free ports.
+pub struct Jaeger {
+    /// Query API and UI, e.g. `http://127.0.0.1:PORT` (`/api/traces`, `/api/services`).
+    pub query_url: String,
+    /// OTLP over HTTP, e.g. `http://127.0.0.1:PORT` (POST `/v1/traces`).
+    pub otlp_http_url: String,
+    /// OTLP over gRPC, `http://127.0.0.1:PORT`.
+    pub otlp_grpc_url: String,
+    pub server: Server,
+}
+
+impl Jaeger {
+    pub async fn start() -> crate::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("jaeger-").tempdir()?;
+        let (query, query_grpc, otlp_http, otlp_grpc, health) = (
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+        );
+        let config = format!(
+            r#"service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:{query}
+    grpc:
+      endpoint: 127.0.0.1:{query_grpc}
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:{health}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{otlp_grpc}
+      http:
+        endpoint: 127.0.0.1:{otlp_http}
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+"#
+        );
+        let config_path = dir.path().join("jaeger.yaml");
+        std::fs::write(&config_path, config)?;
+        let args = vec![format!("--config={}", config_path.display())];
+        let mut server = Server::start("jaeger", &tool("jaeger")?, &args, dir)?;
+        let query_url = format!("http://127.0.0.1:{query}");
+        let http = reqwest::Client::new();
+        let services = format!("{query_url}/api/services");
+        server
+            .wait_ready(Duration::from_secs(60), || http_ok(&http, &services))
+            .await?;
+        // The OTLP receiver starts with the pipeline; wait for it too.
+        let otlp_http_url = format!("http://127.0.0.1:{otlp_http}");
+        crate::wait_until("Jaeger's OTLP receiver", Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = format!("{otlp_http_url}/v1/traces");
+            async move {
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                    .ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await?;
+        Ok(Self {
+            query_url,
+            otlp_http_url,
+            otlp_grpc_url: format!("http://127.0.0.1:{otlp_grpc}"),
+            server,
+        })
+    }
+}
