@@ -20,5 +20,14 @@ echo "==> governor crdgen --check (committed CRD matches the types)"
 cargo run --quiet --locked -p governor -- crdgen --check
 
 echo "==> cargo test"
-cargo test --workspace --locked -- --nocapture 2>&1 | tee "${TMPDIR:-/tmp}/governor-test.log"
+log="${TMPDIR:-/tmp}/governor-test.log"
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "==> %d passed, %d failed, %d skipped\n", p, f, s; printf "tests: %d passed, %d failed\n", p, f }' "$log"
+if [ "$status" -ne 0 ]; then
+  echo "==> tests FAILED after $((SECONDS - started)) s (log: $log)"
+  exit "$status"
+fi
 echo "==> all tests passed in $((SECONDS - started)) s"

@@ -63,3 +63,64 @@ fn crd_names_and_columns() {
         ["P99", "Target", "Replicas", "Desired", "State", "Age"]
     );
 }
+
+/// Walks `spec.a.b` through the CRD's OpenAPI schema.
+fn schema_has(schema: &serde_json::Value, path: &str) -> bool {
+    let mut node = schema;
+    for part in path.split('.') {
+        match node["properties"].get(part) {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn readme_reference_matches_the_crd() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let start = readme
+        .find("<!-- reference:start -->")
+        .expect("reference start marker");
+    let end = readme
+        .find("<!-- reference:end -->")
+        .expect("reference end marker");
+    let yaml = crd_yaml();
+    let crd: serde_json::Value =
+        serde_yaml_ng::from_str(yaml.trim_start_matches(|c| c != '-')).unwrap();
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    let mut checked = 0;
+    for row in readme[start..end].lines().filter(|l| l.starts_with("| `")) {
+        // First cell: `spec.a.b` or `spec.a.b` / `c` / `d` (siblings of b).
+        let cell = row.split('|').nth(1).unwrap_or_default();
+        let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+        let first = names[0];
+        let parent = first.rsplit_once('.').map_or("", |(p, _)| p);
+        for name in &names {
+            let path = if name.contains('.') {
+                name.to_string()
+            } else {
+                format!("{parent}.{name}")
+            };
+            assert!(
+                schema_has(schema, &path),
+                "README documents {path}, which the CRD lacks"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} fields checked");
+    // And the other way: every top-level spec field is documented.
+    for field in schema["properties"]["spec"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        assert!(
+            readme[start..end].contains(&format!("`spec.{field}")),
+            "README lacks spec.{field}"
+        );
+    }
+}

@@ -44,6 +44,9 @@ async fn apply(
 #[tokio::test]
 async fn api_server_enforces_the_crd() {
     let cp = ControlPlane::start().await.unwrap();
+    // The API server was built with its real version stamped in.
+    let version = cp.client.apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, "v1.37.2");
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("crd").await.unwrap();
     let api: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);

@@ -92,6 +92,7 @@ GOMOD
 }
 
 kube_apiserver() {
+  if [ -x "$BIN/kube-apiserver" ]; then say "kube-apiserver: cached at $BIN/kube-apiserver"; return; fi
   local gomod staging_ver replaces
   staging_ver="v0.${K8S_VERSION#v1.}"
   go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null || fail "download k8s.io/kubernetes@$K8S_VERSION"
@@ -108,6 +109,7 @@ kube_apiserver() {
 }
 
 jaeger() {
+  if [ -x "$BIN/jaeger" ]; then say "jaeger: cached at $BIN/jaeger"; return; fi
   go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" >/dev/null || fail "download jaeger"
   local gomod="$GOMODCACHE/cache/download/github.com/jaegertracing/jaeger/@v/$JAEGER_VERSION.mod"
   # Copy Jaeger's own replace lines: they do not apply to a consumer otherwise.
