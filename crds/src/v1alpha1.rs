@@ -588,7 +588,7 @@ fn default_down_pods() -> i32 {
     1
 }
 fn default_down_percent() -> i32 {
-    10
+    50
 }
 fn default_down_period() -> Duration {
     Duration::from_secs(60)

@@ -3,4 +3,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod decide;
+pub mod model;
+pub mod observe;
+pub mod queueing;
+pub mod sim;
 pub mod telemetry;

@@ -1,0 +1,223 @@
+//! `governor simulate`: compare Governor with the HPA baselines, a static
+//! deployment and an oracle, on the same seeds.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::ValueEnum;
+
+use crate::sim::bench::{Figures, suite};
+use crate::sim::policy::POLICIES;
+use crate::sim::scenario::{BUILT_IN, Scenario};
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+pub struct Args {
+    pub scenario: String,
+    pub trace: Option<PathBuf>,
+    pub policy: String,
+    pub seeds: u32,
+    pub format: Format,
+    pub threads: usize,
+}
+
+pub fn run(args: &Args, out: &mut impl Write) -> ExitCode {
+    match simulate(args) {
+        Ok(figures) => {
+            let _ = write_figures(&figures, args.format, out);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("governor simulate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
+    let mut scenarios = Vec::new();
+    if let Some(trace) = &args.trace {
+        scenarios.push(Scenario::from_trace(trace)?);
+    } else {
+        let names: Vec<&str> = if args.scenario == "all" {
+            BUILT_IN.to_vec()
+        } else {
+            args.scenario.split(',').collect()
+        };
+        for name in names {
+            scenarios.push(Scenario::built_in(name.trim()).ok_or_else(|| {
+                format!(
+                    "unknown scenario {name:?}; choose one of: all, {}",
+                    BUILT_IN.join(", ")
+                )
+            })?);
+        }
+    }
+    let policies: Vec<String> = if args.policy == "all" {
+        POLICIES.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.policy
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    for p in &policies {
+        if !POLICIES.contains(&p.as_str()) {
+            return Err(format!(
+                "unknown policy {p:?}; choose from: all, {}",
+                POLICIES.join(", ")
+            ));
+        }
+    }
+    let started = Instant::now();
+    let total = scenarios.len() * policies.len() * args.seeds as usize;
+    eprintln!(
+        "simulating {total} runs ({} scenarios x {} policies x {} seeds) on {} threads",
+        scenarios.len(),
+        policies.len(),
+        args.seeds,
+        args.threads
+    );
+    let progress = |done: usize, total: usize, f: &Figures| {
+        eprintln!(
+            "[{done:>3}/{total}] {:<12} {:<12} p99 over target {:>4.0} min, {:>6.0} replica-min ({:.1}s)",
+            f.scenario,
+            f.policy,
+            f.p99_violation_minutes,
+            f.replica_minutes,
+            started.elapsed().as_secs_f64()
+        );
+    };
+    let figures = suite(&scenarios, &policies, args.seeds, args.threads, &progress)?;
+    eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(figures)
+}
+
+fn find<'a>(all: &'a [Figures], scenario: &str, policy: &str) -> Option<&'a Figures> {
+    all.iter()
+        .find(|f| f.scenario == scenario && f.policy == policy)
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+/// Figures with their ratios against hpa-cpu and the oracle, as JSON values.
+pub fn with_ratios(all: &[Figures]) -> Vec<serde_json::Value> {
+    all.iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            let hpa = find(all, &f.scenario, "hpa-cpu");
+            let oracle = find(all, &f.scenario, "oracle");
+            v["p99_violation_minutes_vs_hpa_cpu"] = hpa
+                .and_then(|h| ratio(f.p99_violation_minutes, h.p99_violation_minutes))
+                .into();
+            v["replica_minutes_vs_hpa_cpu"] = hpa
+                .and_then(|h| ratio(f.replica_minutes, h.replica_minutes))
+                .into();
+            v["replica_minutes_vs_oracle"] = oracle
+                .and_then(|o| ratio(f.replica_minutes, o.replica_minutes))
+                .into();
+            v
+        })
+        .collect()
+}
+
+fn write_figures(all: &[Figures], format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    let rows = with_ratios(all);
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ),
+        Format::Csv => {
+            let cols = [
+                "scenario",
+                "policy",
+                "seeds",
+                "p50_violation_minutes",
+                "p90_violation_minutes",
+                "p99_violation_minutes",
+                "replica_minutes",
+                "scaling_actions",
+                "peak_db_connections",
+                "db_connection_limit",
+                "error_rate",
+                "cache_hit_rate",
+                "bottleneck_reported",
+                "p99_violation_minutes_vs_hpa_cpu",
+                "replica_minutes_vs_hpa_cpu",
+                "replica_minutes_vs_oracle",
+            ];
+            writeln!(out, "{}", cols.join(","))?;
+            for r in &rows {
+                let cells: Vec<String> = cols
+                    .iter()
+                    .map(|c| match &r[*c] {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => String::new(),
+                        v => v.to_string(),
+                    })
+                    .collect();
+                writeln!(out, "{}", cells.join(","))?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<12} {:<12} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>5} {:>9} {:>9} {:>9}",
+                "scenario",
+                "policy",
+                "p50>",
+                "p90>",
+                "p99>",
+                "repl-min",
+                "actions",
+                "peak-db",
+                "errors",
+                "hit",
+                "btlnk",
+                "p99/hpa",
+                "cost/hpa",
+                "cost/orc"
+            )?;
+            let fmt =
+                |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+            for (f, r) in all.iter().zip(&rows) {
+                writeln!(
+                    out,
+                    "{:<12} {:<12} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
+                    f.scenario,
+                    f.policy,
+                    f.p50_violation_minutes,
+                    f.p90_violation_minutes,
+                    f.p99_violation_minutes,
+                    f.replica_minutes,
+                    f.scaling_actions,
+                    f.peak_db_connections,
+                    f.db_connection_limit,
+                    f.error_rate * 100.0,
+                    f.cache_hit_rate * 100.0,
+                    if f.bottleneck_reported { "yes" } else { "no" },
+                    fmt(&r["p99_violation_minutes_vs_hpa_cpu"]),
+                    fmt(&r["replica_minutes_vs_hpa_cpu"]),
+                    fmt(&r["replica_minutes_vs_oracle"]),
+                )?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Estimate: what Governor has learned about a service, updated from each fresh
+//! observation. Each replica is modelled as an M/M/k queue (k concurrent requests,
+//! mean service time S); k is calibrated so the model reproduces the observed
+//! tail, which keeps a wrong model from holding the SLO in breach.
+
+use std::collections::VecDeque;
+
+use crate::observe::Observation;
+use crate::queueing::mmc_wait_quantile;
+
+/// Quantiles Governor can hold objectives on.
+pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+/// Learned state of one service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Latency per quantile without queueing (seconds), or None until seen: the
+    /// lowest seen within `BASE_WINDOW`, since queueing only ever adds to it.
+    pub base: [Option<f64>; 5],
+    /// Recent (time, latency per quantile), for `base`.
+    pub recent: VecDeque<(f64, [Option<f64>; 5])>,
+    /// Mean service time (seconds).
+    pub service_time: Option<f64>,
+    /// Requests one replica serves at once (estimated).
+    pub concurrency: f64,
+    /// Holt's linear trend on the request rate: level and per-second trend.
+    pub level: Option<f64>,
+    pub trend: f64,
+    pub updated_at: Option<f64>,
+    /// Per-replica request rate at which queueing last breached an objective:
+    /// plans stay below it (it relaxes by 0.5 % a minute).
+    pub overload_rate: Option<f64>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            base: [None; 5],
+            recent: VecDeque::new(),
+            service_time: None,
+            concurrency: 1.0,
+            level: None,
+            trend: 0.0,
+            updated_at: None,
+            overload_rate: None,
+        }
+    }
+}
+
+const MAX_CONCURRENCY: f64 = 512.0;
+/// Seconds of history the latency floor is taken over.
+pub const BASE_WINDOW: f64 = 600.0;
+
+impl Model {
+    /// Predicted latency at quantile index `qi` with `rate_per_replica` requests/s.
+    pub fn predict(&self, qi: usize, rate_per_replica: f64) -> Option<f64> {
+        let base = self.base[qi]?;
+        let s = self.service_time?;
+        let k = self.concurrency.round().clamp(1.0, MAX_CONCURRENCY) as u32;
+        let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, QUANTILES[qi]);
+        Some(base + wait)
+    }
+
+    /// Utilization of a replica at `rate_per_replica`.
+    pub fn utilization(&self, rate_per_replica: f64) -> Option<f64> {
+        Some(rate_per_replica * self.service_time? / self.concurrency.max(1.0))
+    }
+
+    /// Folds in a fresh, sanitized observation taken with `ready` replicas.
+    /// `settling` says the window still mixes in the state before the last
+    /// scale-up; the queueing model is not recalibrated from such a window.
+    pub fn update(&mut self, obs: &Observation, ready: u32, now: f64, settling: bool) {
+        let Some(rate) = obs.request_rate else { return };
+        // Load trend (Holt), per second.
+        match (self.level, self.updated_at) {
+            (Some(level), Some(at)) if now > at => {
+                let dt = now - at;
+                let (alpha, beta) = (0.5, 0.3);
+                let predicted = level + self.trend * dt;
+                let new_level = alpha * rate + (1.0 - alpha) * predicted;
+                self.trend = beta * (new_level - level) / dt + (1.0 - beta) * self.trend;
+                self.level = Some(new_level);
+            }
+            _ => self.level = Some(rate),
+        }
+        if let (Some(o), Some(at)) = (self.overload_rate, self.updated_at) {
+            self.overload_rate = Some(o * (1.0 + 0.005 * (now - at).max(0.0) / 60.0));
+        }
+        self.updated_at = Some(now);
+
+        let ready = f64::from(ready.max(1));
+        let per_replica = rate / ready;
+        // Latency floor: the lowest of each quantile over the recent window.
+        let mut sample = [None; 5];
+        for (i, q) in QUANTILES.iter().enumerate() {
+            sample[i] = obs.latency.get(*q);
+        }
+        self.recent.push_back((now, sample));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| *t < now - BASE_WINDOW)
+            || self.recent.len() > 128
+        {
+            self.recent.pop_front();
+        }
+        for i in 0..QUANTILES.len() {
+            self.base[i] = self
+                .recent
+                .iter()
+                .filter_map(|(_, s)| s[i])
+                .reduce(f64::min);
+        }
+        if let Some(p50) = self.base[0] {
+            self.service_time = Some(p50 * 1.2);
+        }
+        if settling {
+            return;
+        }
+        // Calibrate k on the highest observed quantile: the largest k whose
+        // prediction is still at least what was observed (when queueing shows), or
+        // the smallest k that predicts no worse than observed (when it does not).
+        let Some(qi) = (0..QUANTILES.len())
+            .rev()
+            .find(|&i| obs.latency.get(QUANTILES[i]).is_some() && self.base[i].is_some())
+        else {
+            return;
+        };
+        let observed = obs.latency.get(QUANTILES[qi]).unwrap_or_default();
+        let Some(s) = self.service_time else { return };
+        let minimal = (per_replica * s).max(1.0);
+        let predict_k = |k: f64| -> f64 {
+            let mut m = self.clone();
+            m.concurrency = k;
+            m.predict(qi, per_replica).unwrap_or(f64::INFINITY)
+        };
+        let base = self.base[qi].unwrap_or(observed);
+        let queueing = observed > base * 1.15 + 0.002;
+        let (mut lo, mut hi) = (minimal.floor().max(1.0), MAX_CONCURRENCY);
+        if queueing {
+            // Largest k with predict(k) >= observed.
+            if predict_k(lo) < observed {
+                self.concurrency = lo;
+                return;
+            }
+            while hi - lo > 1.0 {
+                let mid = ((lo + hi) / 2.0).floor();
+                if predict_k(mid) >= observed {
+                    lo = mid
+                } else {
+                    hi = mid
+                }
+            }
+            self.concurrency = 0.5 * self.concurrency + 0.5 * lo;
+        } else {
+            // No visible queueing at this load: k is at least the smallest that
+            // predicts no more than the visibility threshold.
+            let threshold = base * 1.15 + 0.002;
+            while hi - lo > 1.0 {
+                let mid = ((lo + hi) / 2.0).floor();
+                if predict_k(mid) <= threshold {
+                    hi = mid
+                } else {
+                    lo = mid
+                }
+            }
+            self.concurrency = self.concurrency.max(hi);
+        }
+        self.concurrency = self.concurrency.clamp(1.0, MAX_CONCURRENCY);
+    }
+
+    /// Request rate forecast `horizon` seconds ahead, never below the current level.
+    pub fn forecast(&self, horizon: f64) -> Option<f64> {
+        let level = self.level?;
+        Some((level + self.trend.max(0.0) * horizon).max(level))
+    }
+}

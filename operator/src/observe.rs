@@ -1,0 +1,88 @@
+//! Observe: what Governor reads about one service per evaluation. Missing data is
+//! `None`, never zero; the Prometheus source and the simulator both produce it.
+
+use serde::Serialize;
+
+/// Latency percentiles in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+}
+
+impl Percentiles {
+    /// The value for a quantile Governor knows (0.5, 0.9, 0.95, 0.99, 0.999).
+    pub fn get(&self, q: f64) -> Option<f64> {
+        match q {
+            q if (q - 0.5).abs() < 1e-9 => self.p50,
+            q if (q - 0.9).abs() < 1e-9 => self.p90,
+            q if (q - 0.95).abs() < 1e-9 => self.p95,
+            q if (q - 0.99).abs() < 1e-9 => self.p99,
+            q if (q - 0.999).abs() < 1e-9 => self.p999,
+            _ => None,
+        }
+    }
+
+    pub fn set(&mut self, q: f64, v: Option<f64>) {
+        match q {
+            q if (q - 0.5).abs() < 1e-9 => self.p50 = v,
+            q if (q - 0.9).abs() < 1e-9 => self.p90 = v,
+            q if (q - 0.95).abs() < 1e-9 => self.p95 = v,
+            q if (q - 0.99).abs() < 1e-9 => self.p99 = v,
+            q if (q - 0.999).abs() < 1e-9 => self.p999 = v,
+            _ => {}
+        }
+    }
+}
+
+/// One reading of a service's signals.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Observation {
+    /// When the newest sample was taken (seconds on the decision clock).
+    pub sampled_at: Option<f64>,
+    /// Requests per second.
+    pub request_rate: Option<f64>,
+    pub latency: Percentiles,
+    /// Share of failed requests.
+    pub error_rate: Option<f64>,
+    pub cache_hit_rate: Option<f64>,
+    /// Connections in use, summed over replicas.
+    pub pool_in_use: Option<f64>,
+    /// Pool size limit, summed over replicas.
+    pub pool_max: Option<f64>,
+    /// Requests waiting for a connection, summed over replicas.
+    pub pool_pending: Option<f64>,
+    /// Mean wait for a connection, seconds.
+    pub pool_wait: Option<f64>,
+    pub ready_replicas: Option<u32>,
+    /// Mean CPU utilization of ready replicas, in [0, 1] (for the HPA baseline).
+    pub cpu_utilization: Option<f64>,
+}
+
+/// Finite and not negative, or missing.
+pub fn clean(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite() && *x >= 0.0)
+}
+
+impl Observation {
+    /// The same observation with NaN, infinite and negative values read as missing.
+    pub fn sanitized(&self) -> Self {
+        let mut o = self.clone();
+        o.sampled_at = self.sampled_at.filter(|x| x.is_finite());
+        o.request_rate = clean(o.request_rate);
+        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+            o.latency.set(q, clean(self.latency.get(q)));
+        }
+        o.error_rate = clean(o.error_rate).filter(|x| *x <= 1.0);
+        o.cache_hit_rate = clean(o.cache_hit_rate).filter(|x| *x <= 1.0);
+        o.pool_in_use = clean(o.pool_in_use);
+        o.pool_max = clean(o.pool_max);
+        o.pool_pending = clean(o.pool_pending);
+        o.pool_wait = clean(o.pool_wait);
+        o.cpu_utilization = clean(o.cpu_utilization);
+        o
+    }
+}

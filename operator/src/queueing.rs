@@ -1,0 +1,75 @@
+//! Queueing theory used by the model and to validate the simulator: Erlang C for
+//! M/M/c, and tail-latency predictions built on it.
+
+/// Probability that an arrival waits in an M/M/c queue with offered load
+/// `a = lambda / mu` (Erlang C). 1.0 when the queue is unstable (a >= c).
+pub fn erlang_c(c: u32, a: f64) -> f64 {
+    if c == 0 || !a.is_finite() || a < 0.0 {
+        return 1.0;
+    }
+    let c_f = f64::from(c);
+    if a >= c_f {
+        return 1.0;
+    }
+    // Erlang B by the stable recurrence, then C from B.
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    let rho = a / c_f;
+    b / (1.0 - rho + rho * b)
+}
+
+/// Mean wait in queue for M/M/c (seconds).
+pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
+    let a = lambda / mu;
+    let c_f = f64::from(c);
+    if a >= c_f {
+        return f64::INFINITY;
+    }
+    erlang_c(c, a) / (c_f * mu - lambda)
+}
+
+/// The `q` quantile of the wait in queue for M/M/c (seconds): the wait is 0 with
+/// probability 1 - C, else exponential with rate c*mu - lambda.
+pub fn mmc_wait_quantile(c: u32, lambda: f64, mu: f64, q: f64) -> f64 {
+    let a = lambda / mu;
+    let c_f = f64::from(c);
+    if a >= c_f {
+        return f64::INFINITY;
+    }
+    let pw = erlang_c(c, a);
+    let tail = 1.0 - q;
+    if pw <= tail {
+        return 0.0;
+    }
+    (pw / tail).ln() / (c_f * mu - lambda)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erlang_c_known_values() {
+        // c = 1: P(wait) = rho.
+        assert!((erlang_c(1, 0.5) - 0.5).abs() < 1e-12);
+        // Textbook: c = 2, a = 1 -> 1/3.
+        assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+        // c = 10, a = 8 -> 0.4092 (tables).
+        assert!((erlang_c(10, 8.0) - 0.4092).abs() < 1e-3);
+        assert_eq!(erlang_c(4, 4.0), 1.0);
+        assert_eq!(erlang_c(4, f64::NAN), 1.0);
+    }
+
+    #[test]
+    fn wait_quantile_is_monotone_in_load() {
+        let mut last = 0.0;
+        for lambda in [10.0, 50.0, 80.0, 95.0] {
+            let w = mmc_wait_quantile(4, lambda, 25.0, 0.99);
+            assert!(w >= last);
+            last = w;
+        }
+        assert!(mmc_wait_quantile(4, 100.0, 25.0, 0.99).is_infinite());
+    }
+}

@@ -1,0 +1,242 @@
+//! `governor simulate`: scenarios x policies x seeds, the same seeds for every
+//! policy, and the figures that compare them.
+
+use serde::Serialize;
+
+use crate::decide::{Actuation, connection_budget};
+
+use super::engine::Simulation;
+use super::policy::by_name;
+use super::scenario::Scenario;
+
+/// Seconds between evaluations (Governor's default, the HPA's sync period).
+pub const INTERVAL: f64 = 15.0;
+
+/// Figures of one run, or of several seeds averaged.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Figures {
+    pub scenario: String,
+    pub policy: String,
+    pub seeds: u32,
+    pub p50_violation_minutes: f64,
+    pub p90_violation_minutes: f64,
+    pub p99_violation_minutes: f64,
+    pub replica_minutes: f64,
+    pub scaling_actions: f64,
+    /// Highest database connections open at once, after the first evaluation
+    /// had a chance to act (the starting state is the scenario's, not the policy's).
+    pub peak_db_connections: f64,
+    pub db_connection_limit: u32,
+    pub db_connection_budget: Option<u32>,
+    pub error_rate: f64,
+    pub cache_hit_rate: f64,
+    pub bottleneck_reported: bool,
+    pub min_replicas_seen: u32,
+    pub max_replicas_seen: u32,
+    /// Replicas before the first minute over the P99 target (db-bound's check).
+    pub replicas_before_breach: Option<u32>,
+}
+
+/// Runs one policy on one scenario with one seed.
+pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, String> {
+    let mut p = by_name(policy, scenario).ok_or_else(|| format!("unknown policy {policy:?}"))?;
+    let mut sim = Simulation::new(
+        scenario.model.clone(),
+        &scenario.initial,
+        scenario.peak_rate() * 1.02 + 1.0,
+        seed,
+    );
+    let rate = |t: f64| scenario.rate(t);
+    let mut t = 0.0;
+    let mut bottleneck = false;
+    let mut peak_db = 0u32;
+    let (mut lo, mut hi) = (u32::MAX, 0u32);
+    let target99 = scenario
+        .spec
+        .objectives
+        .latency
+        .p99
+        .map(|l| l.as_secs_f64());
+    let mut before_breach = None;
+    while t < scenario.duration {
+        t = (t + INTERVAL).min(scenario.duration);
+        sim.run_until(t, &rate);
+        if t > INTERVAL + 30.0 {
+            peak_db = peak_db.max(sim.peak_db_connections);
+        }
+        sim.peak_db_connections = sim.db_connections();
+        let obs = sim.observe();
+        let current = Actuation {
+            replicas: sim.replicas(),
+            pool_size: Some(sim.pool_size()),
+        };
+        if before_breach.is_none()
+            && let (Some(p99), Some(target)) = (obs.latency.p99, target99)
+            && p99 > target
+            && t > 300.0
+        {
+            before_breach = Some(current.replicas);
+        }
+        let action = p.evaluate(&obs, current, t);
+        if std::env::var("GOVERNOR_SIM_DEBUG").is_ok_and(|v| v == policy) {
+            eprintln!(
+                "t={t:>5.0} rate={:>5.0} ready={:>2} repl={:>2} pool={:>2} p50={:>4.0} p90={:>4.0} p99={:>4.0} hit={:.2} inuse={:.0} pend={:.0} -> {:?}",
+                obs.request_rate.unwrap_or(-1.0),
+                obs.ready_replicas.unwrap_or(0),
+                current.replicas,
+                current.pool_size.unwrap_or(0),
+                obs.latency.p50.unwrap_or(-1.0) * 1e3,
+                obs.latency.p90.unwrap_or(-1.0) * 1e3,
+                obs.latency.p99.unwrap_or(-1.0) * 1e3,
+                obs.cache_hit_rate.unwrap_or(-1.0),
+                obs.pool_in_use.unwrap_or(-1.0),
+                obs.pool_pending.unwrap_or(-1.0),
+                (
+                    action.replicas,
+                    action.pool_size,
+                    action.warm_up,
+                    action.bottleneck.is_some()
+                )
+            );
+        }
+        bottleneck |= action.bottleneck.is_some();
+        // Smaller pools before more replicas, larger pools after fewer: the
+        // budget holds in between.
+        if let Some(pool) = action.pool_size.filter(|p| *p < sim.pool_size()) {
+            sim.set_pool_size(pool);
+        }
+        if let Some(n) = action.replicas {
+            sim.set_replicas(n, action.instant, action.instant);
+        }
+        if let Some(pool) = action.pool_size.filter(|p| *p > sim.pool_size()) {
+            sim.set_pool_size(pool);
+        }
+        if action.warm_up {
+            sim.warm_up();
+        }
+        lo = lo.min(sim.replicas());
+        hi = hi.max(sim.replicas());
+    }
+    let targets = scenario.spec.objectives.latency.clone();
+    let over = |target: Option<governor_crds::Latency>,
+                pick: fn(&super::engine::MinuteStats) -> f64|
+     -> f64 {
+        target.map_or(0.0, |t| {
+            sim.minutes
+                .iter()
+                .filter(|m| m.requests > 0 && pick(m) > t.as_secs_f64())
+                .count() as f64
+        })
+    };
+    let lookups = sim.total_hits + sim.total_misses;
+    Ok(Figures {
+        scenario: scenario.name.clone(),
+        policy: policy.to_string(),
+        seeds: 1,
+        p50_violation_minutes: over(targets.p50, |m| m.p50),
+        p90_violation_minutes: over(targets.p90, |m| m.p90),
+        p99_violation_minutes: over(targets.p99, |m| m.p99),
+        replica_minutes: sim.replica_seconds / 60.0,
+        scaling_actions: f64::from(sim.scaling_actions),
+        peak_db_connections: f64::from(peak_db),
+        db_connection_limit: scenario.model.db_max_connections,
+        db_connection_budget: connection_budget(&scenario.spec),
+        error_rate: if sim.total_requests == 0 {
+            0.0
+        } else {
+            sim.total_errors as f64 / sim.total_requests as f64
+        },
+        cache_hit_rate: if lookups == 0 {
+            0.0
+        } else {
+            sim.total_hits as f64 / lookups as f64
+        },
+        bottleneck_reported: bottleneck,
+        min_replicas_seen: lo,
+        max_replicas_seen: hi,
+        replicas_before_breach: before_breach,
+    })
+}
+
+/// Averages runs of the same (scenario, policy).
+pub fn average(runs: &[Figures]) -> Figures {
+    let n = runs.len().max(1) as f64;
+    let mut out = runs.first().cloned().unwrap_or_default();
+    out.seeds = runs.len() as u32;
+    let avg = |f: fn(&Figures) -> f64| runs.iter().map(f).sum::<f64>() / n;
+    out.p50_violation_minutes = avg(|r| r.p50_violation_minutes);
+    out.p90_violation_minutes = avg(|r| r.p90_violation_minutes);
+    out.p99_violation_minutes = avg(|r| r.p99_violation_minutes);
+    out.replica_minutes = avg(|r| r.replica_minutes);
+    out.scaling_actions = avg(|r| r.scaling_actions);
+    out.error_rate = avg(|r| r.error_rate);
+    out.cache_hit_rate = avg(|r| r.cache_hit_rate);
+    out.peak_db_connections = runs
+        .iter()
+        .map(|r| r.peak_db_connections)
+        .fold(0.0, f64::max);
+    out.bottleneck_reported = runs.iter().any(|r| r.bottleneck_reported);
+    out.min_replicas_seen = runs.iter().map(|r| r.min_replicas_seen).min().unwrap_or(0);
+    out.max_replicas_seen = runs.iter().map(|r| r.max_replicas_seen).max().unwrap_or(0);
+    out.replicas_before_breach = runs.iter().filter_map(|r| r.replicas_before_breach).max();
+    out
+}
+
+/// Runs every (scenario, policy, seed) on `threads` threads, reporting progress.
+pub fn suite(
+    scenarios: &[Scenario],
+    policies: &[String],
+    seeds: u32,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize, &Figures) + Sync),
+) -> Result<Vec<Figures>, String> {
+    let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len())
+        .flat_map(|s| {
+            (0..policies.len())
+                .flat_map(move |p| (0..seeds).map(move |seed| (s, p, u64::from(seed) + 1)))
+        })
+        .collect();
+    let total = jobs.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(vec![None; total]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(s, p, seed)) = jobs.get(i) else {
+                        break;
+                    };
+                    let r = run(&scenarios[s], &policies[p], seed);
+                    let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if let Ok(f) = &r {
+                        progress(finished, total, f);
+                    }
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let all = results
+        .into_inner()
+        .map_err(|_| "a simulation thread panicked".to_string())?;
+    let mut out = Vec::new();
+    for s in 0..scenarios.len() {
+        for p in 0..policies.len() {
+            let mut runs = Vec::new();
+            for seed in 0..seeds as usize {
+                let idx = (s * policies.len() + p) * seeds as usize + seed;
+                match all.get(idx).cloned().flatten() {
+                    Some(Ok(f)) => runs.push(f),
+                    Some(Err(e)) => return Err(e),
+                    None => return Err("a simulation did not finish".into()),
+                }
+            }
+            out.push(average(&runs));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,10 @@
+//! The simulator: a discrete-event service model behind the same observation and
+//! actuation shapes the operator uses, and the policy benchmark built on it.
+
+pub mod bench;
+pub mod engine;
+pub mod policy;
+pub mod scenario;
+
+pub use engine::{InitialState, ServiceModel, Simulation};
+pub use scenario::Scenario;

@@ -1,0 +1,258 @@
+//! Scenarios: a load pattern, the service it hits, its starting state and its SLO.
+
+use std::path::Path;
+
+use governor_crds::ServiceLevelObjectiveSpec;
+
+use super::engine::{InitialState, ServiceModel};
+
+/// A load pattern and the service it runs against.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    /// Seconds simulated.
+    pub duration: f64,
+    /// (seconds, requests per second) points; linear in between, flat after the last.
+    pub load: Vec<(f64, f64)>,
+    pub model: ServiceModel,
+    pub initial: InitialState,
+    pub spec: ServiceLevelObjectiveSpec,
+}
+
+/// Names of the built-in scenarios.
+pub const BUILT_IN: [&str; 6] = [
+    "audit",
+    "diurnal",
+    "flash-crowd",
+    "slow-ramp",
+    "db-bound",
+    "cold-cache",
+];
+
+impl Scenario {
+    /// Requests per second at `t`.
+    pub fn rate(&self, t: f64) -> f64 {
+        rate_at(&self.load, t)
+    }
+
+    pub fn peak_rate(&self) -> f64 {
+        self.load.iter().map(|p| p.1).fold(0.0, f64::max)
+    }
+
+    /// A built-in scenario by name.
+    pub fn built_in(name: &str) -> Option<Self> {
+        let base = |name: &str, duration: f64, load: Vec<(f64, f64)>| Scenario {
+            name: name.to_string(),
+            duration,
+            load,
+            model: ServiceModel::audit(),
+            initial: InitialState {
+                replicas: 2,
+                pool_size: 40,
+                served: 30_000.0,
+            },
+            spec: audit_spec(),
+        };
+        Some(match name {
+            // The audit: 142 rps on 2 instances, cache at 42 %, pool 50 per instance
+            // against 100 database connections; load ramps to 500 rps.
+            "audit" => {
+                let mut s = base(
+                    name,
+                    3600.0,
+                    vec![
+                        (0.0, 142.0),
+                        (300.0, 142.0),
+                        (1500.0, 500.0),
+                        (3000.0, 500.0),
+                        (3600.0, 300.0),
+                    ],
+                );
+                s.initial = InitialState {
+                    replicas: 2,
+                    pool_size: 50,
+                    served: 10_900.0,
+                };
+                s
+            }
+            "diurnal" => {
+                let mut points = Vec::new();
+                for i in 0..=48 {
+                    let t = f64::from(i) * 75.0;
+                    let phase = (t / 3600.0) * std::f64::consts::TAU;
+                    points.push((t, 260.0 - 200.0 * phase.cos()));
+                }
+                base(name, 3600.0, points)
+            }
+            "flash-crowd" => base(
+                name,
+                2400.0,
+                vec![
+                    (0.0, 100.0),
+                    (600.0, 100.0),
+                    (660.0, 500.0),
+                    (1500.0, 500.0),
+                    (1560.0, 100.0),
+                    (2400.0, 100.0),
+                ],
+            ),
+            "slow-ramp" => base(
+                name,
+                3600.0,
+                vec![(0.0, 50.0), (3000.0, 450.0), (3600.0, 450.0)],
+            ),
+            // The database is the bottleneck: few cores, slow queries, cache that
+            // cannot warm. More replicas only add connections.
+            "db-bound" => {
+                let mut s = base(
+                    name,
+                    2400.0,
+                    vec![
+                        (0.0, 150.0),
+                        (600.0, 150.0),
+                        (900.0, 250.0),
+                        (2400.0, 250.0),
+                    ],
+                );
+                s.model.workers = 32;
+                s.model.db_cores = 8.0;
+                s.model.db_time = 0.045;
+                s.model.cache_max = 0.3;
+                s.initial = InitialState {
+                    replicas: 4,
+                    pool_size: 20,
+                    served: 100_000.0,
+                };
+                s.spec.cache = None;
+                s
+            }
+            // New replicas start cold, and a miss costs 4x.
+            "cold-cache" => {
+                let mut s = base(
+                    name,
+                    2400.0,
+                    vec![
+                        (0.0, 120.0),
+                        (600.0, 120.0),
+                        (720.0, 400.0),
+                        (2400.0, 400.0),
+                    ],
+                );
+                s.model.miss_penalty = 4.0;
+                s.model.cache_max = 0.995;
+                s.initial.served = 100_000.0;
+                s
+            }
+            _ => return None,
+        })
+    }
+
+    /// A scenario from a CSV trace of `seconds,rps` lines, on the audit's service.
+    pub fn from_trace(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut load = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split(',');
+            let (Some(t), Some(r)) = (parts.next(), parts.next()) else {
+                return Err(format!(
+                    "{}:{}: expected `seconds,rps`",
+                    path.display(),
+                    i + 1
+                ));
+            };
+            let (Ok(t), Ok(r)) = (t.trim().parse::<f64>(), r.trim().parse::<f64>()) else {
+                if i == 0 {
+                    continue; // a header line
+                }
+                return Err(format!(
+                    "{}:{}: expected two numbers, found {line:?}",
+                    path.display(),
+                    i + 1
+                ));
+            };
+            if !t.is_finite() || !r.is_finite() || t < 0.0 || r < 0.0 {
+                return Err(format!(
+                    "{}:{}: seconds and rps must be finite and >= 0",
+                    path.display(),
+                    i + 1
+                ));
+            }
+            if load.last().is_some_and(|&(last, _)| t <= last) {
+                return Err(format!(
+                    "{}:{}: seconds must increase",
+                    path.display(),
+                    i + 1
+                ));
+            }
+            if r > 100_000.0 {
+                return Err(format!(
+                    "{}:{}: {r} rps is more than this simulator handles (100000)",
+                    path.display(),
+                    i + 1
+                ));
+            }
+            load.push((t, r));
+        }
+        let Some(&(end, _)) = load.last() else {
+            return Err(format!("{}: no `seconds,rps` lines", path.display()));
+        };
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("trace")
+            .to_string();
+        let mut s = Self::built_in("audit").expect("audit scenario");
+        s.name = name;
+        s.duration = end.max(60.0);
+        s.load = load;
+        s.initial = InitialState {
+            replicas: 2,
+            pool_size: 40,
+            served: 30_000.0,
+        };
+        Ok(s)
+    }
+}
+
+fn rate_at(points: &[(f64, f64)], t: f64) -> f64 {
+    match points.iter().position(|p| p.0 > t) {
+        None => points.last().map_or(0.0, |p| p.1),
+        Some(0) => points[0].1,
+        Some(i) => {
+            let (t0, r0) = points[i - 1];
+            let (t1, r1) = points[i];
+            r0 + (r1 - r0) * (t - t0) / (t1 - t0)
+        }
+    }
+}
+
+/// The audit's SLO as the simulator runs it.
+pub fn audit_spec() -> ServiceLevelObjectiveSpec {
+    let yaml = r#"
+service: roadtrip-api
+targetRef: {name: roadtrip-api}
+objectives:
+  latency: {p50: 100ms, p90: 100ms, p99: 100ms}
+  errorRate: 0.001
+scaling:
+  minReplicas: 2
+  maxReplicas: 20
+  podStartupTime: 30s
+connectionPool:
+  configMap: {name: roadtrip-api-db, key: pool_size}
+  minSize: 2
+  maxSize: 50
+  database: {maxConnections: 100, budgetRatio: 0.8}
+cache:
+  hitRateTarget: 0.8
+  cooldown: 10m
+  warmBeforeScaleUp: true
+  warmUp:
+    http: {url: "http://roadtrip-api:8080", routes: [/api/stories/popular]}
+"#;
+    serde_yaml_ng::from_str(yaml).expect("the built-in audit SLO parses")
+}
