@@ -80,15 +80,16 @@ fn ms(s: f64) -> String {
     }
 }
 
-/// The decision. `state` is the state before; the new state is returned with the plan.
+/// The decision. `state` is the state before (taken by value, so a cycle over
+/// many SLOs copies nothing); the new state is returned with the plan.
 pub fn decide(
     spec: &Spec,
-    state: &ControllerState,
+    state: ControllerState,
     obs: &Observation,
     current: Actuation,
     now: f64,
 ) -> (Plan, ControllerState) {
-    let mut next = state.clone();
+    let mut next = state;
     let mut plan = Plan {
         dry_run: spec.scaling.mode == Mode::DryRun,
         ..Plan::default()
@@ -127,17 +128,34 @@ pub fn decide(
             "request rate or latency is missing: holding replicas and pool".to_string()
         });
         plan.objective_state = Some(ObjectiveState::Unknown);
+        // Bounds and the budget are hard limits: they are restored even without data.
+        let bounded = cur.clamp(min, max).min(budget_cap.max(min));
+        if bounded != cur {
+            plan.replicas = Some(Change {
+                from: cur,
+                to: bounded,
+                reason: format!(
+                    "{cur} replicas is outside [{min}, {max}] or over the connection budget: {bounded}"
+                ),
+            });
+        }
         if let (Some(b), Some(pool)) = (budget, current.pool_size) {
-            let limit = (b / cur.max(1)).max(1).min(pool_max);
-            if u64::from(cur) * u64::from(pool) > u64::from(b) && limit < pool {
+            let after = bounded.max(cur.min(bounded));
+            let limit = (b / after.max(1)).max(1).min(pool_max);
+            if u64::from(after) * u64::from(pool) > u64::from(b) && limit < pool {
                 plan.pool_size = Some(Change {
                     from: pool,
                     to: limit,
                     reason: format!(
-                        "{cur} replicas x pool {pool} exceeds the database budget of {b}: pool to {limit}"
+                        "{after} replicas x pool {pool} exceeds the database budget of {b}: pool to {limit}"
                     ),
                 });
             }
+        }
+        if let Some(c) = &plan.replicas
+            && !plan.dry_run
+        {
+            next.history.push_back((now, c.to));
         }
         trim(&mut next, now, spec);
         return (plan, next);
@@ -159,14 +177,16 @@ pub fn decide(
     let forecast = next.model.forecast(horizon).unwrap_or(rate).max(rate);
 
     // How close each objective is (observed / target).
+    // The worst objective, described only when a reason needs it.
     let mut pressure: f64 = 0.0;
-    let mut worst = String::new();
+    let mut worst_latency: Option<(&str, f64, f64)> = None;
+    let mut worst_error: Option<(f64, f64)> = None;
     for (q, name, target) in &targets {
         if let Some(v) = obs.latency.get(*q) {
             let p = v / target.as_secs_f64().max(1e-9);
             if p > pressure {
                 pressure = p;
-                worst = format!("{name} {} vs target {}", ms(v), ms(target.as_secs_f64()));
+                worst_latency = Some((name, v, target.as_secs_f64()));
             }
         }
     }
@@ -175,12 +195,19 @@ pub fn decide(
         && err > target
     {
         pressure = err / target;
-        worst = format!(
-            "error rate {:.2}% vs target {:.2}%",
-            err * 100.0,
-            target * 100.0
-        );
+        worst_error = Some((err, target));
     }
+    let describe_worst = || -> String {
+        match (worst_error, worst_latency) {
+            (Some((err, target)), _) => format!(
+                "error rate {:.2}% vs target {:.2}%",
+                err * 100.0,
+                target * 100.0
+            ),
+            (None, Some((name, v, t))) => format!("{name} {} vs target {}", ms(v), ms(t)),
+            (None, None) => "no objective breached".to_string(),
+        }
+    };
     plan.objective_state = Some(if pressure > 1.0 {
         ObjectiveState::Breached
     } else if pressure > 0.9 {
@@ -231,7 +258,7 @@ pub fn decide(
         next.model.base[qindex(*q)].is_some_and(|b| b > t.as_secs_f64() * LATENCY_MARGIN)
     });
     let mut want = max;
-    let mut why;
+    let mut feedback = false;
     if floor_over {
         // Slow even without queueing: replicas would not fix it. Hold.
         want = cur.clamp(min, max);
@@ -252,17 +279,6 @@ pub fn decide(
             }
         }
     }
-    why = if floor_over {
-        format!(
-            "latency is over target even without queueing ({worst}): a cold cache or a slow dependency, which replicas do not fix; holding {want} replicas"
-        )
-    } else {
-        format!(
-            "{want} replicas meet every latency objective at {forecast:.0} rps forecast ({rate:.0} rps now; model: k={:.0} per replica, S={})",
-            next.model.concurrency,
-            next.model.service_time.map_or("?".into(), ms)
-        )
-    };
     // Feedback: while an objective is breached by queueing, never settle at or
     // below the replicas that are breaching it.
     let queueing_visible =
@@ -289,9 +305,7 @@ pub fn decide(
         let bump = ((f64::from(ready) * pressure.min(2.0)).ceil() as u32).max(ready + 1);
         if bump > want {
             want = bump;
-            why = format!(
-                "{worst}: breached although the model expected {ready} replicas to suffice; adding capacity"
-            );
+            feedback = true;
         }
     }
     if bottleneck {
@@ -348,8 +362,26 @@ pub fn decide(
         to = to.clamp(min, max);
     }
     if to != cur {
-        let reason = if to > cur {
+        let worst = describe_worst();
+        let why = if floor_over {
+            format!(
+                "latency is over target even without queueing ({worst}): a cold cache or a slow dependency, which replicas do not fix; holding {want} replicas"
+            )
+        } else if feedback {
+            format!(
+                "{worst}: breached although the model expected {ready} replicas to suffice; adding capacity"
+            )
+        } else {
+            format!(
+                "{want} replicas meet every latency objective at {forecast:.0} rps forecast ({rate:.0} rps now; model: k={:.0} per replica, S={})",
+                next.model.concurrency,
+                next.model.service_time.map_or("?".into(), ms)
+            )
+        };
+        let reason = if to > cur && !feedback {
             format!("{why}; {worst}")
+        } else if to > cur {
+            why
         } else {
             format!(
                 "{why}; lowest recommendation held for {}",
@@ -423,9 +455,10 @@ pub fn decide(
             plan.warm_up = Some("warming the new replicas' caches with the scale-up".to_string());
         } else if cooled && cold && pressure > 0.8 {
             plan.warm_up = Some(format!(
-                "cache hit rate {:.0}% under target {:.0}% while {worst}",
+                "cache hit rate {:.0}% under target {:.0}% while {}",
                 obs.cache_hit_rate.unwrap_or(0.0) * 100.0,
-                cache.hit_rate_target * 100.0
+                cache.hit_rate_target * 100.0,
+                describe_worst()
             ));
         }
         if plan.warm_up.is_some() && !plan.dry_run {

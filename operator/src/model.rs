@@ -54,9 +54,14 @@ pub const BASE_WINDOW: f64 = 600.0;
 impl Model {
     /// Predicted latency at quantile index `qi` with `rate_per_replica` requests/s.
     pub fn predict(&self, qi: usize, rate_per_replica: f64) -> Option<f64> {
+        self.predict_with(qi, rate_per_replica, self.concurrency)
+    }
+
+    /// As `predict`, with concurrency `k` instead of the estimate.
+    pub fn predict_with(&self, qi: usize, rate_per_replica: f64, k: f64) -> Option<f64> {
         let base = self.base[qi]?;
         let s = self.service_time?;
-        let k = self.concurrency.round().clamp(1.0, MAX_CONCURRENCY) as u32;
+        let k = k.round().clamp(1.0, MAX_CONCURRENCY) as u32;
         let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, QUANTILES[qi]);
         Some(base + wait)
     }
@@ -104,12 +109,15 @@ impl Model {
         {
             self.recent.pop_front();
         }
-        for i in 0..QUANTILES.len() {
-            self.base[i] = self
-                .recent
-                .iter()
-                .filter_map(|(_, s)| s[i])
-                .reduce(f64::min);
+        let mut floor = [f64::INFINITY; 5];
+        for (_, s) in &self.recent {
+            for (f, v) in floor.iter_mut().zip(s) {
+                // NaN never gets here (sanitized); a missing value reads as +inf.
+                *f = f.min(v.unwrap_or(f64::INFINITY));
+            }
+        }
+        for (b, f) in self.base.iter_mut().zip(floor) {
+            *b = f.is_finite().then_some(f);
         }
         if let Some(p50) = self.base[0] {
             self.service_time = Some(p50 * 1.2);
@@ -130,14 +138,15 @@ impl Model {
         let Some(s) = self.service_time else { return };
         let minimal = (per_replica * s).max(1.0);
         let predict_k = |k: f64| -> f64 {
-            let mut m = self.clone();
-            m.concurrency = k;
-            m.predict(qi, per_replica).unwrap_or(f64::INFINITY)
+            self.predict_with(qi, per_replica, k)
+                .unwrap_or(f64::INFINITY)
         };
         let base = self.base[qi].unwrap_or(observed);
         let queueing = observed > base * 1.15 + 0.002;
         let (mut lo, mut hi) = (minimal.floor().max(1.0), MAX_CONCURRENCY);
         if queueing {
+            // Visible queueing means a utilization of at least ~25 %: k < 4a.
+            hi = hi.min((minimal * 4.0).ceil() + 2.0);
             // Largest k with predict(k) >= observed.
             if predict_k(lo) < observed {
                 self.concurrency = lo;
@@ -156,6 +165,9 @@ impl Model {
             // No visible queueing at this load: k is at least the smallest that
             // predicts no more than the visibility threshold.
             let threshold = base * 1.15 + 0.002;
+            if predict_k(self.concurrency) <= threshold {
+                return; // the current estimate already explains it
+            }
             while hi - lo > 1.0 {
                 let mid = ((lo + hi) / 2.0).floor();
                 if predict_k(mid) <= threshold {

@@ -78,7 +78,7 @@ pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, Stri
             before_breach = Some(current.replicas);
         }
         let action = p.evaluate(&obs, current, t);
-        if std::env::var("GOVERNOR_SIM_DEBUG").is_ok_and(|v| v == policy) {
+        if std::env::var("GOVERNOR_SIM_TRACE").is_ok_and(|v| v == policy) {
             eprintln!(
                 "t={t:>5.0} rate={:>5.0} ready={:>2} repl={:>2} pool={:>2} p50={:>4.0} p90={:>4.0} p99={:>4.0} hit={:.2} inuse={:.0} pend={:.0} -> {:?}",
                 obs.request_rate.unwrap_or(-1.0),

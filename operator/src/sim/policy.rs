@@ -62,7 +62,13 @@ impl Policy for Governor {
         "governor"
     }
     fn evaluate(&mut self, obs: &Observation, current: Actuation, now: f64) -> Action {
-        let (plan, next) = decide(&self.spec, &self.state, obs, current, now);
+        let (plan, next) = decide(
+            &self.spec,
+            std::mem::take(&mut self.state),
+            obs,
+            current,
+            now,
+        );
         self.state = next;
         if plan.dry_run {
             return Action {

@@ -1,0 +1,145 @@
+//! Scenario tests: Governor on every built-in scenario keeps its safety rules,
+//! and `governor simulate` keeps the interface scripts rely on.
+
+use std::process::Command;
+
+use governor::decide::connection_budget;
+use governor::sim::bench::run;
+use governor::sim::scenario::{BUILT_IN, Scenario};
+
+#[test]
+fn governor_keeps_bounds_and_budget_in_every_scenario() {
+    for name in BUILT_IN {
+        let scenario = Scenario::built_in(name).unwrap();
+        let f = run(&scenario, "governor", 1).unwrap();
+        let (min, max) = (
+            scenario.spec.scaling.min_replicas as u32,
+            scenario.spec.scaling.max_replicas as u32,
+        );
+        assert!(
+            f.min_replicas_seen >= min && f.max_replicas_seen <= max,
+            "{name}: replicas {}..{} outside [{min}, {max}]",
+            f.min_replicas_seen,
+            f.max_replicas_seen
+        );
+        let budget = connection_budget(&scenario.spec).unwrap();
+        assert!(
+            f.peak_db_connections <= f64::from(budget),
+            "{name}: {} connections over the budget {budget}",
+            f.peak_db_connections
+        );
+    }
+}
+
+#[test]
+fn db_bound_holds_replicas_and_reports_the_bottleneck() {
+    let scenario = Scenario::built_in("db-bound").unwrap();
+    let f = run(&scenario, "governor", 1).unwrap();
+    assert!(f.bottleneck_reported, "{f:?}");
+    let before = f.replicas_before_breach.expect("the scenario breaches");
+    assert!(
+        f.max_replicas_seen <= before + 1,
+        "scaled into the bottleneck: {before} -> {}",
+        f.max_replicas_seen
+    );
+}
+
+#[test]
+fn governor_beats_static_on_the_audit() {
+    let scenario = Scenario::built_in("audit").unwrap();
+    let governor = run(&scenario, "governor", 2).unwrap();
+    let fixed = run(&scenario, "static", 2).unwrap();
+    assert!(
+        governor.p99_violation_minutes * 4.0 < fixed.p99_violation_minutes,
+        "{governor:?}\n{fixed:?}"
+    );
+    assert!(governor.error_rate < fixed.error_rate);
+}
+
+fn simulate(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_governor"))
+        .arg("simulate")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn json_interface() {
+    let (ok, stdout, stderr) = simulate(&[
+        "--scenario",
+        "flash-crowd",
+        "--policy",
+        "governor,hpa-cpu",
+        "--seeds",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("2/2]"), "progress on stderr: {stderr}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    for key in [
+        "scenario",
+        "policy",
+        "seeds",
+        "p50_violation_minutes",
+        "p90_violation_minutes",
+        "p99_violation_minutes",
+        "replica_minutes",
+        "scaling_actions",
+        "peak_db_connections",
+        "db_connection_limit",
+        "error_rate",
+        "cache_hit_rate",
+        "bottleneck_reported",
+    ] {
+        assert!(rows[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(rows[1]["policy"], "hpa-cpu");
+    assert_eq!(rows[1]["replica_minutes_vs_hpa_cpu"], 1.0);
+}
+
+#[test]
+fn trace_runs_are_named_after_the_file_and_bad_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("black-friday.csv");
+    std::fs::write(&trace, "seconds,rps\n0,100\n300,400\n600,100\n").unwrap();
+    let (ok, stdout, stderr) = simulate(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--policy",
+        "static",
+        "--seeds",
+        "1",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("black-friday,static,1,"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "0,100\n10,abc\n").unwrap();
+    let (ok, _, stderr) = simulate(&["--trace", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("bad.csv:2"), "{stderr}");
+    let (ok, _, stderr) = simulate(&["--scenario", "nope"]);
+    assert!(!ok);
+    assert!(stderr.contains("unknown scenario \"nope\""), "{stderr}");
+    let (ok, _, stderr) = simulate(&["--policy", "keda"]);
+    assert!(!ok);
+    assert!(stderr.contains("unknown policy"), "{stderr}");
+}
