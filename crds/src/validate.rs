@@ -195,55 +195,48 @@ impl ServiceLevelObjectiveSpec {
                     p.push(&format!("indicators.prometheus.{name}.query"), e);
                 }
             };
-        check_signal(
-            p,
-            "latency",
-            Some(&prom.latency.metric),
-            &prom.latency.query,
-        );
-        check_signal(
-            p,
-            "requests",
-            prom.requests.metric.as_deref(),
-            &prom.requests.query,
-        );
-        check_signal(p, "errors", Some(&prom.errors.metric), &prom.errors.query);
-        check_signal(
-            p,
-            "cacheHits",
-            prom.cache_hits.metric.as_deref(),
-            &prom.cache_hits.query,
-        );
-        check_signal(
-            p,
-            "cacheMisses",
-            prom.cache_misses.metric.as_deref(),
-            &prom.cache_misses.query,
-        );
-        check_signal(
-            p,
-            "poolInUse",
-            prom.pool_in_use.metric.as_deref(),
-            &prom.pool_in_use.query,
-        );
-        check_signal(
-            p,
-            "poolMax",
-            prom.pool_max.metric.as_deref(),
-            &prom.pool_max.query,
-        );
-        check_signal(
-            p,
-            "poolPending",
-            prom.pool_pending.metric.as_deref(),
-            &prom.pool_pending.query,
-        );
-        check_signal(
-            p,
-            "poolWaitTime",
-            prom.pool_wait_time.metric.as_deref(),
-            &prom.pool_wait_time.query,
-        );
+        let signals: [(&str, Option<&str>, &Option<String>); 9] = [
+            ("latency", Some(&prom.latency.metric), &prom.latency.query),
+            (
+                "requests",
+                prom.requests.metric.as_deref(),
+                &prom.requests.query,
+            ),
+            ("errors", Some(&prom.errors.metric), &prom.errors.query),
+            (
+                "cacheHits",
+                prom.cache_hits.metric.as_deref(),
+                &prom.cache_hits.query,
+            ),
+            (
+                "cacheMisses",
+                prom.cache_misses.metric.as_deref(),
+                &prom.cache_misses.query,
+            ),
+            (
+                "poolInUse",
+                prom.pool_in_use.metric.as_deref(),
+                &prom.pool_in_use.query,
+            ),
+            (
+                "poolMax",
+                prom.pool_max.metric.as_deref(),
+                &prom.pool_max.query,
+            ),
+            (
+                "poolPending",
+                prom.pool_pending.metric.as_deref(),
+                &prom.pool_pending.query,
+            ),
+            (
+                "poolWaitTime",
+                prom.pool_wait_time.metric.as_deref(),
+                &prom.pool_wait_time.query,
+            ),
+        ];
+        for (name, metric, query) in signals {
+            check_signal(p, name, metric, query);
+        }
         p.check(
             promql::is_label_name(&prom.errors.status_label),
             "indicators.prometheus.errors.statusLabel",

@@ -6,6 +6,23 @@ use std::time::Duration;
 use crate::process::{Server, free_port, http_ok};
 use crate::tools::tool;
 
+/// Starts a Prometheus-family server (tool `name`) and waits for `/-/ready`.
+async fn start_with_ready_endpoint(
+    name: &str,
+    args: &[String],
+    dir: tempfile::TempDir,
+    port: u16,
+) -> crate::Result<(String, Server)> {
+    let mut server = Server::start(name, &tool(name)?, args, dir)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = format!("{url}/-/ready");
+    server
+        .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
+        .await?;
+    Ok((url, server))
+}
+
 /// A real Prometheus: 1 s scrape interval, remote-write receiver on.
 pub struct Prometheus {
     pub url: String,
@@ -56,13 +73,7 @@ impl Prometheus {
             "--enable-feature=native-histograms".into(),
             "--log.level=warn".into(),
         ];
-        let mut server = Server::start("prometheus", &tool("prometheus")?, &args, dir)?;
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let ready = format!("{url}/-/ready");
-        server
-            .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
-            .await?;
+        let (url, server) = start_with_ready_endpoint("prometheus", &args, dir, port).await?;
         Ok(Self { url, server })
     }
 
@@ -109,13 +120,7 @@ impl Alertmanager {
             "--cluster.listen-address=".into(),
             "--log.level=warn".into(),
         ];
-        let mut server = Server::start("alertmanager", &tool("alertmanager")?, &args, dir)?;
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let ready = format!("{url}/-/ready");
-        server
-            .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
-            .await?;
+        let (url, server) = start_with_ready_endpoint("alertmanager", &args, dir, port).await?;
         Ok(Self { url, server })
     }
 }
