@@ -1,7 +1,9 @@
 //! Command-line interface: one binary, several subcommands.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +40,25 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// The simulator in real time.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+    /// One observation cycle for the SLOs in the files, printed as JSON.
+    Observe {
+        /// Prometheus base URL, e.g. http://127.0.0.1:9090.
+        #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
+        prometheus: String,
+        /// Jaeger query base URL, for SLOs whose indicators.source is jaeger.
+        #[arg(long, env = "GOVERNOR_JAEGER_URL")]
+        jaeger: Option<String>,
+        /// Timeout per query, seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
     /// Compare Governor with hpa-cpu, hpa-latency, static and an oracle on simulated scenarios.
     Simulate {
         /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache.
@@ -60,10 +81,77 @@ pub enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Serve /metrics for simulated services in real time.
+    Serve {
+        /// Scenario whose load and service model to run.
+        #[arg(long, default_value = "audit")]
+        scenario: String,
+        /// Number of services (default: the audit's four, else one).
+        #[arg(long)]
+        services: Option<usize>,
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: SocketAddr,
+        /// Simulated seconds per wall-clock second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("governor: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),
+        Command::Sim {
+            command:
+                SimCommand::Serve {
+                    scenario,
+                    services,
+                    listen,
+                    speed,
+                    seed,
+                },
+        } => block_on(commands::sim_serve::run(commands::sim_serve::Args {
+            scenario,
+            services,
+            listen,
+            speed,
+            seed,
+        })),
+        Command::Observe {
+            prometheus,
+            jaeger,
+            timeout,
+            paths,
+        } => {
+            if !(timeout.is_finite() && timeout > 0.0 && timeout <= 600.0) {
+                eprintln!("governor observe: --timeout must be in (0, 600] seconds");
+                return ExitCode::from(2);
+            }
+            let timeout = Duration::from_secs_f64(timeout);
+            block_on(commands::observe::run(commands::observe::Args {
+                prometheus,
+                jaeger,
+                timeout,
+                paths,
+            }))
+        }
         Command::Simulate {
             scenario,
             trace,

@@ -89,7 +89,7 @@ fn validate_file(file: &Path, out: &mut impl Write, summary: &mut Summary) {
 }
 
 /// Reads a file as UTF-8, refusing files over the manifest limit without reading them whole.
-fn read_limited(file: &Path) -> Result<String, String> {
+pub(crate) fn read_limited(file: &Path) -> Result<String, String> {
     let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
     let mut bytes = Vec::new();
     f.take(MAX_MANIFEST_BYTES as u64 + 1)
@@ -112,7 +112,7 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 /// The files to read: a file as given, or a folder's manifests recursively, sorted.
-fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);

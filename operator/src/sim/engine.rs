@@ -147,6 +147,20 @@ struct Second {
     pool_wait_count: u64,
 }
 
+/// Cumulative counters since the start (they only ever grow).
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Latency histogram of successful requests, per bucket (not cumulative) and +Inf.
+    pub ok_buckets: [u64; BUCKETS.len() + 1],
+    pub ok_sum: f64,
+    pub error_buckets: [u64; BUCKETS.len() + 1],
+    pub error_sum: f64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub pool_wait_sum: f64,
+    pub pool_wait_count: u64,
+}
+
 /// What one simulated minute looked like (ground truth, from every request).
 #[derive(Clone, Debug, Default)]
 pub struct MinuteStats {
@@ -196,6 +210,11 @@ pub struct Simulation {
     pub worker_starts: u64,
     pub worker_waits: u64,
     pub worker_wait_time: f64,
+    /// Cumulative counters, as a Prometheus client library keeps them.
+    pub counters: Counters,
+    /// Raw latencies of the last minute (ground truth), when `keep_recent`.
+    pub recent: VecDeque<(f64, f32)>,
+    pub keep_recent: bool,
     rate_max: f64,
     lognormal_cpu: LogNormal<f64>,
     lognormal_db: LogNormal<f64>,
@@ -251,6 +270,9 @@ impl Simulation {
             worker_starts: 0,
             worker_waits: 0,
             worker_wait_time: 0.0,
+            counters: Counters::default(),
+            recent: VecDeque::new(),
+            keep_recent: false,
             rate_max: rate_max.max(1e-6),
             lognormal_cpu,
             lognormal_db,
@@ -413,6 +435,23 @@ impl Simulation {
             .iter()
             .position(|b| latency <= *b)
             .unwrap_or(BUCKETS.len());
+        if error {
+            self.counters.error_buckets[idx] += 1;
+            self.counters.error_sum += latency;
+        } else {
+            self.counters.ok_buckets[idx] += 1;
+            self.counters.ok_sum += latency;
+        }
+        if self.keep_recent {
+            self.recent.push_back((self.now, latency as f32));
+            while self
+                .recent
+                .front()
+                .is_some_and(|(t, _)| *t < self.now - WINDOW_SECONDS as f64)
+            {
+                self.recent.pop_front();
+            }
+        }
         let s = self.second();
         s.requests += 1;
         s.buckets[idx] += 1;
@@ -479,12 +518,14 @@ impl Simulation {
         self.replicas[r].served += 1.0;
         if hit {
             self.second().hits += 1;
+            self.counters.cache_hits += 1;
             self.minute_hits += 1;
             self.total_hits += 1;
             self.push(self.now + cpu, EventKind::Done(id));
             return;
         }
         self.second().misses += 1;
+        self.counters.cache_misses += 1;
         self.minute_misses += 1;
         self.total_misses += 1;
         let rep = &self.replicas[r];
@@ -512,10 +553,13 @@ impl Simulation {
         self.replicas[r].pool_in_use += 1;
         if self.requests[id].waited_for_pool {
             let waited = self.now - self.requests[id].pool_wait_start;
+            self.counters.pool_wait_sum += waited;
+            self.counters.pool_wait_count += 1;
             let s = self.second();
             s.pool_wait_sum += waited;
             s.pool_wait_count += 1;
         } else {
+            self.counters.pool_wait_count += 1;
             self.second().pool_wait_count += 1;
         }
         self.db_active += 1;
@@ -699,6 +743,30 @@ impl Simulation {
             cpu_utilization: (ready > 0 && complete > 0)
                 .then(|| cpu / (window * f64::from(ready) * f64::from(self.model.workers))),
         }
+    }
+
+    /// Pool gauges now: (in use, open and idle, pool size, waiting), summed over replicas.
+    pub fn pool_gauges(&self) -> (u32, u32, u32, u32) {
+        let live = self.replicas.iter().filter(|r| !r.removed);
+        live.fold((0, 0, 0, 0), |acc, r| {
+            (
+                acc.0 + r.pool_in_use,
+                acc.1 + (r.pool_open - r.pool_in_use),
+                acc.2 + r.pool_size,
+                acc.3 + r.pool_waiters.len() as u32,
+            )
+        })
+    }
+
+    /// Exact quantile of the last minute's latencies (ground truth), if kept.
+    pub fn recent_quantile(&self, q: f64) -> Option<f64> {
+        if self.recent.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f32> = self.recent.iter().map(|(_, l)| *l).collect();
+        v.sort_by(f32::total_cmp);
+        let rank = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len());
+        Some(f64::from(v[rank - 1]))
     }
 
     /// Database connections open now.

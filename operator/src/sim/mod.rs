@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod engine;
+pub mod live;
 pub mod policy;
 pub mod scenario;
 

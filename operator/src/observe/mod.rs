@@ -1,6 +1,10 @@
 //! Observe: what Governor reads about one service per evaluation. Missing data is
 //! `None`, never zero; the Prometheus source and the simulator both produce it.
 
+pub mod jaeger;
+pub mod prometheus;
+pub mod queries;
+
 use serde::Serialize;
 
 /// Latency percentiles in seconds.

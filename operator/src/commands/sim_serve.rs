@@ -1,0 +1,117 @@
+//! `governor sim serve`: the simulator in real time, serving a real Prometheus
+//! `/metrics` endpoint for each simulated service (and `/truth`, the exact
+//! latency quantiles of the last minute, for tests).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::sim::live::{LiveService, render_metrics, services, spawn_clock, truth};
+use crate::sim::scenario::{BUILT_IN, Scenario};
+
+pub struct Args {
+    pub scenario: String,
+    pub services: Option<usize>,
+    pub listen: SocketAddr,
+    pub speed: f64,
+    pub seed: u64,
+}
+
+pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
+    let metrics = services.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics
+                    .lock()
+                    .map(|s| render_metrics(&s))
+                    .unwrap_or_default();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/truth",
+            get(move || {
+                let body = services.lock().map(|s| truth(&s)).unwrap_or_default();
+                async move { axum::Json(body) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    let Some(scenario) = Scenario::built_in(&args.scenario) else {
+        eprintln!(
+            "governor sim serve: unknown scenario {:?}; choose one of: {}",
+            args.scenario,
+            BUILT_IN.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
+        eprintln!(
+            "governor sim serve: --speed must be in (0, 1000], got {}",
+            args.speed
+        );
+        return ExitCode::from(2);
+    }
+    let count = args
+        .services
+        .unwrap_or(if scenario.name == "audit" { 4 } else { 1 });
+    if count == 0 || count > 10_000 {
+        eprintln!("governor sim serve: --services must be between 1 and 10000, got {count}");
+        return ExitCode::from(2);
+    }
+    let live = Arc::new(Mutex::new(services(&scenario, count, args.seed)));
+    let names: Vec<String> = live
+        .lock()
+        .map(|s| s.iter().map(|x| x.name.clone()).collect())
+        .unwrap_or_default();
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("governor sim serve: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _clock = spawn_clock(live.clone(), args.speed);
+    tracing::info!(
+        scenario = %scenario.name,
+        services = count,
+        speed = args.speed,
+        "serving http://{addr}/metrics for {}",
+        if names.len() > 6 { format!("{} .. {}", names[0], names[names.len() - 1]) } else { names.join(", ") }
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match axum::serve(listener, router(live))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("governor sim serve: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The Jaeger signal source: latency percentiles from the durations of a
+//! service's spans, and the slowest recent traces, through Jaeger's HTTP query
+//! API. The server ignores `lookback`, so every query names `start` and `end`
+//! in microseconds and a `limit`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Percentiles;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JaegerError {
+    #[error("Jaeger query failed: {0}")]
+    Http(String),
+    #[error("Jaeger answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("Jaeger's answer is not the expected JSON: {0}")]
+    Decode(String),
+    #[error("no spans of service {service:?}{operation} in the window")]
+    NoSpans { service: String, operation: String },
+}
+
+/// A trace for the dashboard's slowest-traces list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    pub duration_ms: f64,
+    pub root_operation: String,
+    /// Start, microseconds since the epoch.
+    pub start_time_us: i64,
+}
+
+#[derive(Deserialize)]
+struct Traces {
+    #[serde(default)]
+    data: Option<Vec<Trace>>,
+}
+
+#[derive(Deserialize)]
+struct Trace {
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    #[serde(default)]
+    spans: Vec<Span>,
+    #[serde(default)]
+    processes: HashMap<String, Process>,
+}
+
+#[derive(Deserialize)]
+struct Span {
+    #[serde(rename = "operationName", default)]
+    operation: String,
+    #[serde(rename = "startTime", default)]
+    start: i64,
+    #[serde(default)]
+    duration: i64,
+    #[serde(rename = "processID", default)]
+    process: String,
+}
+
+#[derive(Deserialize)]
+struct Process {
+    #[serde(rename = "serviceName", default)]
+    service: String,
+}
+
+pub struct JaegerSource {
+    http: reqwest::Client,
+    url: String,
+    /// Most traces fetched per query.
+    pub limit: usize,
+}
+
+impl JaegerSource {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, JaegerError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| JaegerError::Http(e.to_string()))?;
+        Ok(Self {
+            http,
+            url: url.trim_end_matches('/').to_string(),
+            limit: 1000,
+        })
+    }
+
+    async fn traces(
+        &self,
+        service: &str,
+        operation: Option<&str>,
+        window: Duration,
+        now_us: i64,
+    ) -> Result<Vec<Trace>, JaegerError> {
+        let start = now_us - window.as_micros() as i64;
+        let mut query = vec![
+            ("service", service.to_string()),
+            ("start", start.to_string()),
+            ("end", now_us.to_string()),
+            ("limit", self.limit.to_string()),
+        ];
+        if let Some(op) = operation {
+            query.push(("operation", op.to_string()));
+        }
+        let response = self
+            .http
+            .get(format!("{}/api/traces", self.url))
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| JaegerError::Http(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(JaegerError::Status {
+                status: status.as_u16(),
+                body: body.chars().take(300).collect(),
+            });
+        }
+        let traces: Traces = response
+            .json()
+            .await
+            .map_err(|e| JaegerError::Decode(e.to_string()))?;
+        Ok(traces.data.unwrap_or_default())
+    }
+
+    /// Per trace, the duration of the service's entry span (the named operation's
+    /// span when one is given), in seconds.
+    pub async fn durations(
+        &self,
+        service: &str,
+        operation: Option<&str>,
+        window: Duration,
+        now_us: i64,
+    ) -> Result<Vec<f64>, JaegerError> {
+        let traces = self.traces(service, operation, window, now_us).await?;
+        let mut out = Vec::new();
+        for t in &traces {
+            let entry = t
+                .spans
+                .iter()
+                .filter(|s| {
+                    t.processes
+                        .get(&s.process)
+                        .is_some_and(|p| p.service == service)
+                })
+                .filter(|s| operation.is_none_or(|op| s.operation == op))
+                .min_by_key(|s| s.start);
+            if let Some(s) = entry {
+                out.push(s.duration as f64 / 1e6);
+            }
+        }
+        if out.is_empty() {
+            return Err(JaegerError::NoSpans {
+                service: service.into(),
+                operation: operation
+                    .map(|o| format!(" operation {o:?}"))
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Latency percentiles from span durations (nearest rank).
+    pub async fn percentiles(
+        &self,
+        service: &str,
+        operation: Option<&str>,
+        window: Duration,
+        now_us: i64,
+    ) -> Result<Percentiles, JaegerError> {
+        let mut d = self.durations(service, operation, window, now_us).await?;
+        Ok(percentiles_of(&mut d))
+    }
+
+    /// The slowest `n` traces of the service in the window, slowest first.
+    pub async fn slowest(
+        &self,
+        service: &str,
+        n: usize,
+        window: Duration,
+        now_us: i64,
+    ) -> Result<Vec<TraceSummary>, JaegerError> {
+        let traces = self.traces(service, None, window, now_us).await?;
+        let mut out: Vec<TraceSummary> = traces
+            .iter()
+            .filter_map(|t| {
+                let root = t.spans.iter().min_by_key(|s| s.start)?;
+                let end = t.spans.iter().map(|s| s.start + s.duration).max()?;
+                Some(TraceSummary {
+                    trace_id: t.trace_id.clone(),
+                    duration_ms: (end - root.start) as f64 / 1000.0,
+                    root_operation: root.operation.clone(),
+                    start_time_us: root.start,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms));
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+/// Nearest-rank percentiles of `values` (sorted in place).
+pub fn percentiles_of(values: &mut [f64]) -> Percentiles {
+    values.sort_by(f64::total_cmp);
+    let mut p = Percentiles::default();
+    if values.is_empty() {
+        return p;
+    }
+    for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+        let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
+        p.set(q, Some(values[rank - 1]));
+    }
+    p
+}

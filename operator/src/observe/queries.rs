@@ -1,0 +1,431 @@
+//! The query plan: which PromQL queries answer every SLO's signals in one cycle.
+//! SLOs that read the same metric with the same label layout share one query,
+//! grouped by their identifying labels, so the number of queries does not grow
+//! with the number of SLOs. Every value from a resource is escaped here.
+
+use std::collections::BTreeMap;
+
+use governor_crds::promql::{escape_label_value, escape_regex_literal};
+use governor_crds::{HistogramKind, IndicatorSource, ServiceLevelObjectiveSpec as Spec};
+use serde::Serialize;
+
+/// What one query measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Signal {
+    /// A latency quantile, in thousandths (500, 900, 950, 990, 999).
+    Latency(u16),
+    Requests,
+    Errors,
+    CacheHits,
+    CacheMisses,
+    PoolInUse,
+    PoolMax,
+    PoolPending,
+    PoolWait,
+    /// When the newest request sample was scraped (seconds since the epoch).
+    SampleTime,
+}
+
+impl Signal {
+    pub fn name(&self) -> String {
+        match self {
+            Signal::Latency(m) => format!(
+                "latency_p{}",
+                if *m == 999 {
+                    "999".into()
+                } else {
+                    (m / 10).to_string()
+                }
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// One PromQL query and the SLOs it answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlannedQuery {
+    pub promql: String,
+    pub signal: Signal,
+    /// Labels the result is grouped by, in key order; empty for a raw query.
+    pub by: Vec<String>,
+    /// (SLO index, values of `by` that identify its series).
+    pub members: Vec<(usize, Vec<String>)>,
+    /// The service label, for picking a raw query's series.
+    pub service_label: String,
+}
+
+/// The whole cycle's queries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueryPlan {
+    pub queries: Vec<PlannedQuery>,
+}
+
+/// Quantiles always read for status, plus any the objectives name.
+fn quantiles(spec: &Spec) -> Vec<u16> {
+    let mut q = vec![500, 900, 990];
+    for (quantile, _, _) in spec.objectives.latency.targets() {
+        let m = (quantile * 1000.0).round() as u16;
+        if !q.contains(&m) {
+            q.push(m);
+        }
+    }
+    q.sort_unstable();
+    q
+}
+
+/// The layout that lets SLOs share a query.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Layout {
+    signal: Signal,
+    metric: String,
+    service_label: String,
+    label_names: Vec<String>,
+    extra: String,
+}
+
+fn selector(matchers: &[(String, Vec<String>)], extra: &str) -> String {
+    let mut parts: Vec<String> = matchers
+        .iter()
+        .map(|(label, values)| {
+            let mut v = values.clone();
+            v.sort();
+            v.dedup();
+            if v.len() == 1 {
+                format!("{label}=\"{}\"", escape_label_value(&v[0]))
+            } else {
+                let alternatives: Vec<String> = v.iter().map(|x| escape_regex_literal(x)).collect();
+                format!("{label}=~\"{}\"", alternatives.join("|"))
+            }
+        })
+        .collect();
+    if !extra.is_empty() {
+        parts.push(extra.to_string());
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn quantile_text(m: u16) -> String {
+    format!("{}", f64::from(m) / 1000.0)
+}
+
+impl QueryPlan {
+    /// Plans the queries for `slos` over a `window` such as "1m".
+    pub fn build(slos: &[&Spec], window: &str) -> Self {
+        let mut groups: BTreeMap<Layout, Vec<(usize, Vec<String>)>> = BTreeMap::new();
+        let mut raw: Vec<PlannedQuery> = Vec::new();
+        for (id, spec) in slos.iter().enumerate() {
+            let prom = &spec.indicators.prometheus;
+            let label_names: Vec<String> = prom.labels.keys().cloned().collect();
+            let key: Vec<String> = std::iter::once(spec.service.clone())
+                .chain(prom.labels.values().cloned())
+                .collect();
+            let mut add = |signal: Signal, metric: &str, extra: String, query: &Option<String>| {
+                if let Some(q) = query {
+                    let promql = match signal {
+                        Signal::Latency(m) => {
+                            format!("histogram_quantile({}, {q})", quantile_text(m))
+                        }
+                        _ => q.clone(),
+                    };
+                    raw.push(PlannedQuery {
+                        promql,
+                        signal,
+                        by: Vec::new(),
+                        members: vec![(id, key.clone())],
+                        service_label: prom.service_label.clone(),
+                    });
+                    return;
+                }
+                let layout = Layout {
+                    signal,
+                    metric: metric.to_string(),
+                    service_label: prom.service_label.clone(),
+                    label_names: label_names.clone(),
+                    extra,
+                };
+                groups.entry(layout).or_default().push((id, key.clone()));
+            };
+            if spec.indicators.source == IndicatorSource::Prometheus {
+                let kind = match prom.latency.histogram {
+                    HistogramKind::Classic => "classic",
+                    HistogramKind::Native => "native",
+                };
+                for m in quantiles(spec) {
+                    add(
+                        Signal::Latency(m),
+                        &prom.latency.metric,
+                        kind.to_string(),
+                        &prom.latency.query,
+                    );
+                }
+            }
+            add(
+                Signal::Requests,
+                prom.requests.metric.as_deref().unwrap_or_default(),
+                String::new(),
+                &prom.requests.query,
+            );
+            if prom.requests.query.is_none() {
+                add(
+                    Signal::SampleTime,
+                    prom.requests.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &None,
+                );
+            }
+            if spec.objectives.error_rate.is_some() || spec.objectives.availability.is_some() {
+                let e = &prom.errors;
+                let extra = format!(
+                    "{}=~\"{}\"",
+                    e.status_label,
+                    escape_label_value(&e.status_regex)
+                );
+                add(Signal::Errors, &e.metric, extra, &e.query);
+            }
+            if spec.cache.is_some() {
+                add(
+                    Signal::CacheHits,
+                    prom.cache_hits.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &prom.cache_hits.query,
+                );
+                add(
+                    Signal::CacheMisses,
+                    prom.cache_misses.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &prom.cache_misses.query,
+                );
+            }
+            if spec.connection_pool.is_some() {
+                add(
+                    Signal::PoolInUse,
+                    prom.pool_in_use.metric.as_deref().unwrap_or_default(),
+                    "state=\"used\"".into(),
+                    &prom.pool_in_use.query,
+                );
+                add(
+                    Signal::PoolMax,
+                    prom.pool_max.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &prom.pool_max.query,
+                );
+                add(
+                    Signal::PoolPending,
+                    prom.pool_pending.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &prom.pool_pending.query,
+                );
+                add(
+                    Signal::PoolWait,
+                    prom.pool_wait_time.metric.as_deref().unwrap_or_default(),
+                    String::new(),
+                    &prom.pool_wait_time.query,
+                );
+            }
+        }
+        let mut queries = Vec::new();
+        for (layout, members) in groups {
+            let mut by = vec![layout.service_label.clone()];
+            by.extend(layout.label_names.iter().cloned());
+            let matchers: Vec<(String, Vec<String>)> = by
+                .iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    (
+                        label.clone(),
+                        members.iter().map(|(_, k)| k[i].clone()).collect(),
+                    )
+                })
+                .collect();
+            let by_list = by.join(", ");
+            let m = &layout.metric;
+            let promql = match layout.signal {
+                Signal::Latency(q) if layout.extra == "native" => {
+                    let sel = selector(&matchers, "");
+                    format!(
+                        "histogram_quantile({}, sum by ({by_list}) (rate({m}{sel}[{window}])))",
+                        quantile_text(q)
+                    )
+                }
+                Signal::Latency(q) => {
+                    let sel = selector(&matchers, "");
+                    format!(
+                        "histogram_quantile({}, sum by (le, {by_list}) (rate({m}_bucket{sel}[{window}])))",
+                        quantile_text(q)
+                    )
+                }
+                Signal::Errors => {
+                    // Zero errors only where requests were seen: never a zero from nothing.
+                    let failing = selector(&matchers, &layout.extra);
+                    let all = selector(&matchers, "");
+                    format!(
+                        "sum by ({by_list}) (rate({m}{failing}[{window}])) or (0 * sum by ({by_list}) (rate({m}{all}[{window}])))"
+                    )
+                }
+                Signal::PoolInUse => {
+                    let sel = selector(&matchers, &layout.extra);
+                    format!("sum by ({by_list}) ({m}{sel})")
+                }
+                Signal::PoolMax | Signal::PoolPending => {
+                    let sel = selector(&matchers, "");
+                    format!("sum by ({by_list}) ({m}{sel})")
+                }
+                Signal::PoolWait => {
+                    let sel = selector(&matchers, "");
+                    format!(
+                        "sum by ({by_list}) (rate({m}_sum{sel}[{window}])) / sum by ({by_list}) (rate({m}_count{sel}[{window}]))"
+                    )
+                }
+                Signal::SampleTime => {
+                    let sel = selector(&matchers, "");
+                    format!("max by ({by_list}) (timestamp({m}{sel}))")
+                }
+                Signal::Requests | Signal::CacheHits | Signal::CacheMisses => {
+                    let sel = selector(&matchers, "");
+                    format!("sum by ({by_list}) (rate({m}{sel}[{window}]))")
+                }
+            };
+            queries.push(PlannedQuery {
+                promql,
+                signal: layout.signal,
+                by,
+                members,
+                service_label: layout.service_label,
+            });
+        }
+        queries.extend(raw);
+        Self { queries }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor_crds::manifest::parse_documents;
+
+    fn spec(service: &str, route: Option<&str>) -> Spec {
+        let mut s = crate::sim::scenario::audit_spec();
+        s.service = service.to_string();
+        if let Some(r) = route {
+            s.indicators
+                .prometheus
+                .labels
+                .insert("http_route".into(), r.into());
+        }
+        s
+    }
+
+    #[test]
+    fn queries_do_not_grow_with_slos_sharing_a_layout() {
+        let few: Vec<Spec> = (0..3).map(|i| spec(&format!("svc-{i}"), None)).collect();
+        let many: Vec<Spec> = (0..300).map(|i| spec(&format!("svc-{i}"), None)).collect();
+        let a = QueryPlan::build(&few.iter().collect::<Vec<_>>(), "1m");
+        let b = QueryPlan::build(&many.iter().collect::<Vec<_>>(), "1m");
+        assert_eq!(a.queries.len(), b.queries.len());
+        assert!(b.queries.iter().all(|q| q.members.len() == 300));
+        for q in &a.queries {
+            promql_parser::parser::parse(&q.promql).unwrap_or_else(|e| panic!("{}: {e}", q.promql));
+        }
+    }
+
+    #[test]
+    fn layouts_split_and_raw_queries_stand_alone() {
+        let mut raw = spec("bookings", Some("/api/bookings"));
+        raw.indicators.prometheus.errors.query =
+            Some("sum by (service) (rate(x_total[5m]))".into());
+        let specs = [
+            spec("api", None),
+            spec("stories", Some("/api/stories")),
+            raw,
+        ];
+        let plan = QueryPlan::build(&specs.iter().collect::<Vec<_>>(), "1m");
+        let requests: Vec<_> = plan
+            .queries
+            .iter()
+            .filter(|q| q.signal == Signal::Requests)
+            .collect();
+        assert_eq!(
+            requests.len(),
+            2,
+            "with and without the route label: {requests:#?}"
+        );
+        let errors: Vec<_> = plan
+            .queries
+            .iter()
+            .filter(|q| q.signal == Signal::Errors)
+            .collect();
+        assert_eq!(errors.len(), 3, "api, stories by route, and bookings raw");
+        assert!(
+            errors
+                .iter()
+                .any(|q| q.promql == "sum by (service) (rate(x_total[5m]))" && q.by.is_empty())
+        );
+        let grouped = requests.iter().find(|q| q.by.len() == 2).unwrap();
+        assert_eq!(grouped.by, ["service", "http_route"]);
+        assert!(
+            grouped
+                .members
+                .contains(&(1, vec!["stories".into(), "/api/stories".into()]))
+        );
+        assert!(
+            grouped
+                .members
+                .contains(&(2, vec!["bookings".into(), "/api/bookings".into()]))
+        );
+        assert!(
+            grouped
+                .promql
+                .contains(r#"http_route=~"/api/bookings|/api/stories""#),
+            "{}",
+            grouped.promql
+        );
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_their_matcher() {
+        let hostile = [
+            "a\"} or vector(1) #",
+            "x\\\"}",
+            "new\nline",
+            "dots.and|pipes",
+            "\"}",
+        ];
+        let specs: Vec<Spec> = hostile.iter().map(|h| spec(h, Some(h))).collect();
+        let plan = QueryPlan::build(&specs.iter().collect::<Vec<_>>(), "1m");
+        for q in &plan.queries {
+            let expr = promql_parser::parser::parse(&q.promql)
+                .unwrap_or_else(|e| panic!("{}: {e}", q.promql));
+            let text = format!("{expr:?}");
+            assert!(
+                !text.contains("vector(1)")
+                    && !text.contains("Call(Call { func: Function { name: \"vector\""),
+                "{}",
+                q.promql
+            );
+        }
+        // The manifest path accepts such values too (they are only label values).
+        let _ = parse_documents("");
+    }
+
+    #[test]
+    fn signals_follow_the_spec() {
+        let mut s = spec("api", None);
+        s.cache = None;
+        s.connection_pool = None;
+        s.objectives.error_rate = None;
+        s.objectives.availability = None;
+        let plan = QueryPlan::build(&[&s], "1m");
+        let signals: Vec<Signal> = plan.queries.iter().map(|q| q.signal).collect();
+        assert_eq!(
+            signals,
+            vec![
+                Signal::Latency(500),
+                Signal::Latency(900),
+                Signal::Latency(990),
+                Signal::Requests,
+                Signal::SampleTime
+            ]
+        );
+    }
+}
