@@ -56,6 +56,9 @@ pub enum Command {
         /// Timeout per query, seconds.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Range of rate() and histogram_quantile(), a PromQL duration.
+        #[arg(long, default_value = "1m")]
+        window: String,
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
@@ -138,8 +141,17 @@ pub fn run(cli: Cli) -> ExitCode {
             prometheus,
             jaeger,
             timeout,
+            window,
             paths,
         } => {
+            if window.parse::<governor_crds::Duration>().is_err()
+                || window.contains(['d', 'w', '.'])
+            {
+                eprintln!(
+                    "governor observe: --window must be a PromQL duration such as 30s or 1m, got {window:?}"
+                );
+                return ExitCode::from(2);
+            }
             if !(timeout.is_finite() && timeout > 0.0 && timeout <= 600.0) {
                 eprintln!("governor observe: --timeout must be in (0, 600] seconds");
                 return ExitCode::from(2);
@@ -149,6 +161,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 prometheus,
                 jaeger,
                 timeout,
+                window,
                 paths,
             }))
         }

@@ -17,6 +17,8 @@ pub struct Args {
     pub prometheus: String,
     pub jaeger: Option<String>,
     pub timeout: Duration,
+    /// Range of rate() and histogram_quantile(), e.g. "1m".
+    pub window: String,
     pub paths: Vec<PathBuf>,
 }
 
@@ -52,7 +54,10 @@ pub async fn run(args: Args) -> ExitCode {
         }
     }
     let source = match PrometheusSource::new(&args.prometheus, args.timeout) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            s.window = args.window.clone();
+            s
+        }
         Err(e) => {
             eprintln!("governor observe: {e}");
             return ExitCode::from(2);

@@ -22,6 +22,12 @@ pub struct Args {
     pub seed: u64,
 }
 
+#[derive(serde::Deserialize)]
+pub struct TruthQuery {
+    /// Seconds of simulated time the quantiles cover (default and at most 60).
+    window: Option<f64>,
+}
+
 pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
     let metrics = services.clone();
     Router::new()
@@ -46,10 +52,20 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
         )
         .route(
             "/truth",
-            get(move || {
-                let body = services.lock().map(|s| truth(&s)).unwrap_or_default();
-                async move { axum::Json(body) }
-            }),
+            get(
+                move |axum::extract::Query(q): axum::extract::Query<TruthQuery>| {
+                    let window = q
+                        .window
+                        .filter(|w| w.is_finite() && *w > 0.0)
+                        .unwrap_or(60.0)
+                        .min(60.0);
+                    let body = services
+                        .lock()
+                        .map(|s| truth(&s, window))
+                        .unwrap_or_default();
+                    async move { axum::Json(body) }
+                },
+            ),
         )
         .route("/healthz", get(|| async { "ok" }))
 }

@@ -758,12 +758,19 @@ impl Simulation {
         })
     }
 
-    /// Exact quantile of the last minute's latencies (ground truth), if kept.
-    pub fn recent_quantile(&self, q: f64) -> Option<f64> {
-        if self.recent.is_empty() {
+    /// Exact quantile of the latencies of the last `window` seconds (at most a
+    /// minute; ground truth), if kept.
+    pub fn recent_quantile(&self, q: f64, window: f64) -> Option<f64> {
+        let since = self.now - window;
+        let mut v: Vec<f32> = self
+            .recent
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, l)| *l)
+            .collect();
+        if v.is_empty() {
             return None;
         }
-        let mut v: Vec<f32> = self.recent.iter().map(|(_, l)| *l).collect();
         v.sort_by(f32::total_cmp);
         let rank = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len());
         Some(f64::from(v[rank - 1]))

@@ -222,18 +222,18 @@ pub fn render_metrics(services: &[LiveService]) -> String {
 }
 
 /// Ground truth for tests: each service's exact latency quantiles over the last
-/// simulated minute, and its simulated time.
-pub fn truth(services: &[LiveService]) -> serde_json::Value {
+/// `window` simulated seconds (at most 60), and its simulated time.
+pub fn truth(services: &[LiveService], window: f64) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = services
         .iter()
         .map(|s| {
             serde_json::json!({
                 "service": s.name,
                 "sim_time": s.sim.now(),
-                "requests_in_window": s.sim.recent.len(),
-                "p50": s.sim.recent_quantile(0.5),
-                "p90": s.sim.recent_quantile(0.9),
-                "p99": s.sim.recent_quantile(0.99),
+                "window": window,
+                "p50": s.sim.recent_quantile(0.5, window),
+                "p90": s.sim.recent_quantile(0.9, window),
+                "p99": s.sim.recent_quantile(0.99, window),
             })
         })
         .collect();
