@@ -146,7 +146,7 @@ async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert()
     })
     .await
     .unwrap();
-    let _ = wait_until("enough simulated time", Duration::from_secs(60), || {
+    wait_until("enough simulated time", Duration::from_secs(60), || {
         let addr = addr.clone();
         async move {
             let t: serde_json::Value = reqwest::get(format!("http://{addr}/truth"))
