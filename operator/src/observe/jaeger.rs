@@ -75,6 +75,11 @@ pub struct JaegerSource {
 
 impl JaegerSource {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, JaegerError> {
+        if !url.starts_with("http://") {
+            return Err(JaegerError::Http(format!(
+                "invalid Jaeger URL {url:?}: only http:// is supported for now"
+            )));
+        }
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()

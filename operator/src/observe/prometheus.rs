@@ -49,6 +49,12 @@ pub struct PrometheusSource {
 
 impl PrometheusSource {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, SourceError> {
+        if !url.starts_with("http://") {
+            return Err(SourceError::InvalidUrl {
+                url: url.into(),
+                reason: "only http:// is supported for now (use a sidecar or in-cluster http endpoint for TLS)".into(),
+            });
+        }
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
