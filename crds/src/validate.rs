@@ -42,6 +42,18 @@ impl Problems {
     fn push(&mut self, path: &str, message: impl Into<String>) {
         self.0.push(Problem::new(format!("spec.{path}"), message));
     }
+    /// Every key of a user-set label map must be a valid, unreserved label name.
+    fn label_names<'a>(&mut self, path: &str, keys: impl Iterator<Item = &'a String>) {
+        for key in keys {
+            if !promql::is_label_name(key) {
+                self.push(
+                    &format!("{path}.{key}"),
+                    "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+                );
+            }
+        }
+    }
+
     fn check(&mut self, ok: bool, path: &str, message: &str) {
         if !ok {
             self.push(path, message);
@@ -167,14 +179,7 @@ impl ServiceLevelObjectiveSpec {
             "indicators.prometheus.serviceLabel",
             "must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*",
         );
-        for key in prom.labels.keys() {
-            if !promql::is_label_name(key) {
-                p.push(
-                    &format!("indicators.prometheus.labels.{key}"),
-                    "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
-                );
-            }
-        }
+        p.label_names("indicators.prometheus.labels", prom.labels.keys());
         let check_signal =
             |p: &mut Problems, name: &str, metric: Option<&str>, query: &Option<String>| {
                 match metric {
@@ -406,13 +411,6 @@ impl ServiceLevelObjectiveSpec {
             "alerting.minRequestRate",
             "must be a number >= 0 (requests per second)",
         );
-        for key in a.labels.keys() {
-            if !promql::is_label_name(key) {
-                p.push(
-                    &format!("alerting.labels.{key}"),
-                    "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
-                );
-            }
-        }
+        p.label_names("alerting.labels", a.labels.keys());
     }
 }
