@@ -101,6 +101,10 @@ pub enum SimCommand {
         speed: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also export a sample of requests as spans over OTLP/HTTP to this base URL
+        /// (e.g. Jaeger's http://127.0.0.1:4318).
+        #[arg(long, value_name = "URL")]
+        otlp: Option<String>,
     },
 }
 
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     listen,
                     speed,
                     seed,
+                    otlp,
                 },
         } => block_on(commands::sim_serve::run(commands::sim_serve::Args {
             scenario,
@@ -136,6 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
             listen,
             speed,
             seed,
+            otlp,
         })),
         Command::Observe {
             prometheus,

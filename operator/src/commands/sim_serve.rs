@@ -20,6 +20,8 @@ pub struct Args {
     pub listen: SocketAddr,
     pub speed: f64,
     pub seed: u64,
+    /// OTLP/HTTP endpoint to export request spans to, e.g. http://127.0.0.1:4318.
+    pub otlp: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -93,7 +95,20 @@ pub async fn run(args: Args) -> ExitCode {
         eprintln!("governor sim serve: --services must be between 1 and 10000, got {count}");
         return ExitCode::from(2);
     }
-    let live = Arc::new(Mutex::new(services(&scenario, count, args.seed)));
+    let mut all = services(&scenario, count, args.seed);
+    if let Some(endpoint) = &args.otlp {
+        let origin = std::time::SystemTime::now();
+        for s in all.iter_mut() {
+            match crate::sim::live::SpanExport::new(endpoint, &s.name, origin, args.speed) {
+                Ok(e) => s.spans = Some(e),
+                Err(e) => {
+                    eprintln!("governor sim serve: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let live = Arc::new(Mutex::new(all));
     let names: Vec<String> = live
         .lock()
         .map(|s| s.iter().map(|x| x.name.clone()).collect())

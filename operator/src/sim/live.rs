@@ -4,7 +4,12 @@
 
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 use super::engine::{BUCKETS, Simulation};
 use super::scenario::Scenario;
@@ -12,11 +17,97 @@ use super::scenario::Scenario;
 /// One simulated service.
 pub struct LiveService {
     pub name: String,
+    /// HTTP method and route, as in the span name "POST /api/voice".
+    pub method: String,
     pub route: String,
     pub scenario: Scenario,
     /// Multiplier on the scenario's load.
     pub load_scale: f64,
     pub sim: Simulation,
+    /// Spans of its requests, when exporting over OTLP.
+    pub spans: Option<SpanExport>,
+}
+
+/// Exports a sample of a service's requests as server spans over OTLP/HTTP.
+pub struct SpanExport {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    /// Wall-clock time of simulated time 0.
+    origin: SystemTime,
+    speed: f64,
+    /// Simulated time up to which requests were considered.
+    exported_until: f64,
+    /// Most spans per simulated second.
+    pub max_per_second: f64,
+    counter: u64,
+}
+
+impl SpanExport {
+    /// An exporter to `endpoint` (an OTLP/HTTP base URL such as
+    /// `http://127.0.0.1:4318`) for `service`.
+    pub fn new(
+        endpoint: &str,
+        service: &str,
+        origin: SystemTime,
+        speed: f64,
+    ) -> Result<Self, String> {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+            .build()
+            .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(service.to_string())
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("governor-sim");
+        Ok(Self {
+            provider,
+            tracer,
+            origin,
+            speed,
+            exported_until: 0.0,
+            max_per_second: 100.0,
+            counter: 0,
+        })
+    }
+
+    fn wall(&self, sim_t: f64) -> SystemTime {
+        self.origin + Duration::from_secs_f64((sim_t / self.speed).max(0.0))
+    }
+
+    /// Emits spans for requests finished since the last call, sampled evenly.
+    fn export(&mut self, sim: &Simulation, operation: &str, rate: f64) {
+        let every = (rate / self.max_per_second).ceil().max(1.0) as u64;
+        let name = operation.to_string();
+        for &(t, latency) in sim.recent.iter().filter(|(t, _)| *t > self.exported_until) {
+            self.counter += 1;
+            if self.counter % every != 0 {
+                continue;
+            }
+            let end = self.wall(t);
+            let start = end
+                .checked_sub(Duration::from_secs_f64(f64::from(latency).max(0.0)))
+                .unwrap_or(end);
+            let mut span = self
+                .tracer
+                .span_builder(name.clone())
+                .with_kind(SpanKind::Server)
+                .with_start_time(start)
+                .start(&self.tracer);
+            span.end_with_timestamp(end);
+        }
+        self.exported_until = sim.now();
+    }
+
+    /// Flushes what is buffered.
+    pub fn shutdown(&self) {
+        let _ = self.provider.shutdown();
+    }
 }
 
 /// The services of a live run: the audit scenario's four (the ones `examples/`
@@ -52,12 +143,20 @@ pub fn services(scenario: &Scenario, count: usize, seed: u64) -> Vec<LiveService
                 seed + i as u64,
             );
             sim.keep_recent = true;
+            let method = if route.contains("voice") {
+                "POST"
+            } else {
+                "GET"
+            }
+            .to_string();
             LiveService {
                 name,
+                method,
                 route,
                 scenario: scenario.clone(),
                 load_scale,
                 sim,
+                spans: None,
             }
         })
         .collect()
@@ -72,10 +171,17 @@ pub fn advance(services: &Arc<Mutex<Vec<LiveService>>>, started: Instant, speed:
                 scenario,
                 load_scale,
                 sim,
+                spans,
+                route,
+                method,
                 ..
             } = s;
             let d = scenario.duration.max(1.0);
             sim.run_until(target, &|t: f64| scenario.rate(t % d) * *load_scale);
+            if let Some(export) = spans {
+                let operation = format!("{method} {route}");
+                export.export(sim, &operation, scenario.rate(target % d) * *load_scale);
+            }
         }
     }
 }
