@@ -86,7 +86,7 @@ impl SpanExport {
         let name = operation.to_string();
         for &(t, latency) in sim.recent.iter().filter(|(t, _)| *t > self.exported_until) {
             self.counter += 1;
-            if self.counter % every != 0 {
+            if !self.counter.is_multiple_of(every) {
                 continue;
             }
             let end = self.wall(t);
