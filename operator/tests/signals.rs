@@ -315,3 +315,76 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn native_histograms_are_read() {
+    let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
+    let prom = Prometheus::start_scraping(std::slice::from_ref(&addr), "/metrics/native")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("native.yaml");
+    let yaml = slo_yaml("roadtrip-api", "roadtrip-api").replace(
+        "  connectionPool:",
+        "  indicators:\n    prometheus:\n      latency: {metric: http_server_request_duration_native_seconds, histogram: native}\n  connectionPool:",
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let url = prom.url.clone();
+    let f = file.clone();
+    wait_until("native histogram data", Duration::from_secs(60), || {
+        let (url, f) = (url.clone(), f.clone());
+        async move {
+            let c = tokio::task::spawn_blocking(move || observe(&url, &f, "15s"))
+                .await
+                .ok()?;
+            slo(&c, "roadtrip-api")["observation"]["latency"]["p99"]
+                .is_number()
+                .then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    wait_until("enough simulated time", Duration::from_secs(60), || {
+        let addr = addr.clone();
+        async move {
+            let t: serde_json::Value = reqwest::get(format!("http://{addr}/truth"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (t[0]["sim_time"].as_f64()? >= 25.0).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    let (url, f) = (prom.url.clone(), file.clone());
+    let cycle = tokio::task::spawn_blocking(move || observe(&url, &f, "15s"))
+        .await
+        .unwrap();
+    let truth: serde_json::Value = reqwest::get(format!("http://{addr}/truth?window=15"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = truth
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["service"] == "roadtrip-api")
+        .unwrap();
+    let observed = &slo(&cycle, "roadtrip-api")["observation"]["latency"];
+    for q in ["p50", "p90", "p99"] {
+        let est = observed[q]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{q} missing: {cycle:#}"));
+        let real = t[q].as_f64().unwrap();
+        // Schema 3 buckets are 2^(1/8) wide: allow two of them.
+        assert!(
+            (est / real).log2().abs() <= 2.0 / 8.0,
+            "{q}: native {est:.4}s vs truth {real:.4}s"
+        );
+    }
+    assert!(cycle["queries"].as_u64().unwrap() > 0);
+}

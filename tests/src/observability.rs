@@ -36,11 +36,26 @@ impl Prometheus {
         Self::start_with(targets, &[], None).await
     }
 
+    /// As `start`, scraping `metrics_path` instead of /metrics.
+    pub async fn start_scraping(targets: &[String], metrics_path: &str) -> crate::Result<Self> {
+        Self::start_full(targets, metrics_path, &[], None).await
+    }
+
     pub async fn start_with(
         targets: &[String],
         rule_files: &[std::path::PathBuf],
         alertmanager: Option<&str>,
     ) -> crate::Result<Self> {
+        Self::start_full(targets, "/metrics", rule_files, alertmanager).await
+    }
+
+    async fn start_full(
+        targets: &[String],
+        metrics_path: &str,
+        rule_files: &[std::path::PathBuf],
+        alertmanager: Option<&str>,
+    ) -> crate::Result<Self> {
+        let path_json = serde_json::to_string(metrics_path)?;
         let dir = tempfile::Builder::new().prefix("prometheus-").tempdir()?;
         let port = free_port()?;
         let targets_json = serde_json::to_string(targets)?;
@@ -60,7 +75,7 @@ impl Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              rule_files: {rules_json}\n{alerting}\
-             scrape_configs:\n- job_name: test\n  scrape_interval: 1s\n  static_configs:\n  - targets: {targets_json}\n"
+             scrape_configs:\n- job_name: test\n  scrape_interval: 1s\n  metrics_path: {path_json}\n  static_configs:\n  - targets: {targets_json}\n"
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config)?;

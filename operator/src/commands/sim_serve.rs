@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::sim::live::{LiveService, render_metrics, services, spawn_clock, truth};
+use crate::sim::live::{LiveService, render_metrics, render_native, services, spawn_clock, truth};
 use crate::sim::scenario::{BUILT_IN, Scenario};
 
 pub struct Args {
@@ -32,7 +32,21 @@ pub struct TruthQuery {
 
 pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
     let metrics = services.clone();
+    let native = services.clone();
     Router::new()
+        .route(
+            "/metrics/native",
+            get(move || {
+                let body = native.lock().map(|s| render_native(&s)).unwrap_or_default();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, crate::sim::native::CONTENT_TYPE)],
+                        body,
+                    )
+                        .into_response()
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {

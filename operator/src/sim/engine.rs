@@ -159,6 +159,8 @@ pub struct Counters {
     pub cache_misses: u64,
     pub pool_wait_sum: f64,
     pub pool_wait_count: u64,
+    /// Latency of every request as a native (exponential-bucket) histogram.
+    pub native: super::native::NativeHistogram,
 }
 
 /// What one simulated minute looked like (ground truth, from every request).
@@ -435,6 +437,7 @@ impl Simulation {
             .iter()
             .position(|b| latency <= *b)
             .unwrap_or(BUCKETS.len());
+        self.counters.native.observe(latency);
         if error {
             self.counters.error_buckets[idx] += 1;
             self.counters.error_sum += latency;

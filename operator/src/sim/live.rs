@@ -327,6 +327,35 @@ pub fn render_metrics(services: &[LiveService]) -> String {
     out
 }
 
+/// Native histograms of request latency (protobuf exposition), named
+/// `http_server_request_duration_native_seconds` so they do not shadow the
+/// classic histogram of `/metrics`.
+pub fn render_native(services: &[LiveService]) -> Vec<u8> {
+    use super::native::{LabelPair, Metric, MetricFamily, encode, to_proto};
+    let metric = services
+        .iter()
+        .map(|s| Metric {
+            label: vec![
+                LabelPair {
+                    name: "service".into(),
+                    value: s.name.clone(),
+                },
+                LabelPair {
+                    name: "http_route".into(),
+                    value: s.route.clone(),
+                },
+            ],
+            histogram: Some(to_proto(&s.sim.counters.native)),
+        })
+        .collect();
+    encode(&[MetricFamily {
+        name: "http_server_request_duration_native_seconds".into(),
+        help: "Duration of HTTP server requests (native histogram).".into(),
+        r#type: 4,
+        metric,
+    }])
+}
+
 /// Ground truth for tests: each service's exact latency quantiles over the last
 /// `window` simulated seconds (at most 60), and its simulated time.
 pub fn truth(services: &[LiveService], window: f64) -> serde_json::Value {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod engine;
 pub mod live;
+pub mod native;
 pub mod policy;
 pub mod scenario;
 
