@@ -3,80 +3,18 @@
 //! number of queries that does not grow with the SLOs, keep hostile label
 //! values inert, and survive Prometheus going away.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
-use governor_tests::{Prometheus, Server, free_port, wait_until};
-
-async fn start_sim(args: &[&str]) -> (Server, String) {
-    let port = free_port().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let mut all: Vec<String> = vec![
-        "sim".into(),
-        "serve".into(),
-        "--listen".into(),
-        addr.clone(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let dir = tempfile::Builder::new()
-        .prefix("governor-sim-")
-        .tempdir()
-        .unwrap();
-    let mut server = Server::start(
-        "governor-sim",
-        Path::new(env!("CARGO_BIN_EXE_governor")),
-        &all,
-        dir,
-    )
-    .unwrap();
-    let http = reqwest::Client::new();
-    let health = format!("http://{addr}/healthz");
-    server
-        .wait_ready(Duration::from_secs(30), || {
-            governor_tests::process::http_ok(&http, &health)
-        })
-        .await
-        .unwrap();
-    (server, addr)
-}
+use common::{observe_async, slo, start_sim, truth, wait_for_reading, wait_sim_time};
+use governor_tests::{Prometheus, wait_until};
 
 fn slo_yaml(name: &str, service: &str) -> String {
     format!(
         "---\napiVersion: governor.dev/v1alpha1\nkind: ServiceLevelObjective\nmetadata: {{name: {name}, namespace: sim}}\nspec:\n  service: {}\n  targetRef: {{name: {name}}}\n  objectives: {{latency: {{p50: 100ms, p90: 100ms, p99: 100ms}}, errorRate: 0.001}}\n  connectionPool: {{configMap: {{name: db, key: pool}}, maxSize: 50, database: {{maxConnections: 100}}}}\n  cache: {{hitRateTarget: 0.8}}\n",
         serde_json::to_string(service).unwrap()
     )
-}
-
-fn observe(prometheus: &str, file: &Path, window: &str) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_governor"))
-        .args([
-            "observe",
-            "--prometheus",
-            prometheus,
-            "--window",
-            window,
-            "--timeout",
-            "5",
-        ])
-        .arg(file)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "observe printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn slo<'a>(cycle: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    cycle["slos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap()
 }
 
 const BUCKETS: [f64; 21] = [
@@ -131,46 +69,10 @@ async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert()
     std::fs::write(&file, text).unwrap();
 
     // Wait until Prometheus has data and the simulation 25 s behind it.
-    let url = prom.url.clone();
-    let first = file.clone();
-    wait_until("data in Prometheus", Duration::from_secs(60), || {
-        let (url, file) = (url.clone(), first.clone());
-        async move {
-            let c = tokio::task::spawn_blocking(move || observe(&url, &file, "15s"))
-                .await
-                .ok()?;
-            slo(&c, "roadtrip-api")["observation"]["latency"]["p99"]
-                .is_number()
-                .then_some(())
-        }
-    })
-    .await
-    .unwrap();
-    wait_until("enough simulated time", Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move {
-            let t: serde_json::Value = reqwest::get(format!("http://{addr}/truth"))
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (t[0]["sim_time"].as_f64()? >= 25.0).then_some(())
-        }
-    })
-    .await
-    .unwrap();
-    let url = prom.url.clone();
-    let f = file.clone();
-    let cycle = tokio::task::spawn_blocking(move || observe(&url, &f, "15s"))
-        .await
-        .unwrap();
-    let truth: serde_json::Value = reqwest::get(format!("http://{addr}/truth?window=15"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    wait_for_reading(&prom.url, &file, "roadtrip-api", "/observation/latency/p99").await;
+    wait_sim_time(&addr, 25.0).await;
+    let cycle = observe_async(&prom.url, &file, "15s").await.unwrap();
+    let truth = truth(&addr, 15).await;
 
     assert_eq!(cycle["failed_queries"], 0, "{cycle:#}");
     for name in ["roadtrip-api", "roadtrip-stories", "roadtrip-bookings"] {
@@ -227,29 +129,12 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
         std::fs::write(&file, text).unwrap();
         files.push((n, file));
     }
-    let url = prom.url.clone();
-    let first = files[0].1.clone();
-    wait_until("data for svc-0", Duration::from_secs(60), || {
-        let (url, file) = (url.clone(), first.clone());
-        async move {
-            let c = tokio::task::spawn_blocking(move || observe(&url, &file, "15s"))
-                .await
-                .ok()?;
-            slo(&c, "svc-0")["observation"]["request_rate"]
-                .is_number()
-                .then_some(())
-        }
-    })
-    .await
-    .unwrap();
+    wait_for_reading(&prom.url, &files[0].1, "svc-0", "/observation/request_rate").await;
 
     let mut counts = Vec::new();
     for (n, file) in &files {
         let before = answered_queries(&prom).await;
-        let (url, file) = (prom.url.clone(), file.clone());
-        let cycle = tokio::task::spawn_blocking(move || observe(&url, &file, "15s"))
-            .await
-            .unwrap();
+        let cycle = observe_async(&prom.url, file, "15s").await.unwrap();
         let after = answered_queries(&prom).await;
         let issued = cycle["queries"].as_u64().unwrap();
         assert_eq!(
@@ -277,10 +162,7 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
 
     // Prometheus goes away: every SLO is missing its data, with the cause.
     prom.server.stop();
-    let (url, file) = (prom.url.clone(), files[0].1.clone());
-    let cycle = tokio::task::spawn_blocking(move || observe(&url, &file, "15s"))
-        .await
-        .unwrap();
+    let cycle = observe_async(&prom.url, &files[0].1, "15s").await.unwrap();
     assert_eq!(cycle["failed_queries"], cycle["queries"]);
     for s in cycle["slos"].as_array().unwrap() {
         assert!(s["observation"]["request_rate"].is_null());
@@ -296,20 +178,14 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
     let prom2 = Prometheus::start(std::slice::from_ref(&addr))
         .await
         .unwrap();
-    let url = prom2.url.clone();
     wait_until(
         "data after Prometheus returned",
         Duration::from_secs(60),
-        || {
-            let (url, file) = (url.clone(), files[0].1.clone());
-            async move {
-                let c = tokio::task::spawn_blocking(move || observe(&url, &file, "15s"))
-                    .await
-                    .ok()?;
-                (c["failed_queries"] == 0
-                    && slo(&c, "svc-0")["observation"]["request_rate"].is_number())
-                .then_some(())
-            }
+        || async {
+            let c = observe_async(&prom2.url, &files[0].1, "15s").await?;
+            (c["failed_queries"] == 0
+                && slo(&c, "svc-0")["observation"]["request_rate"].is_number())
+            .then_some(())
         },
     )
     .await
@@ -329,45 +205,10 @@ async fn native_histograms_are_read() {
         "  indicators:\n    prometheus:\n      latency: {metric: http_server_request_duration_native_seconds, histogram: native}\n  connectionPool:",
     );
     std::fs::write(&file, yaml).unwrap();
-    let url = prom.url.clone();
-    let f = file.clone();
-    wait_until("native histogram data", Duration::from_secs(60), || {
-        let (url, f) = (url.clone(), f.clone());
-        async move {
-            let c = tokio::task::spawn_blocking(move || observe(&url, &f, "15s"))
-                .await
-                .ok()?;
-            slo(&c, "roadtrip-api")["observation"]["latency"]["p99"]
-                .is_number()
-                .then_some(())
-        }
-    })
-    .await
-    .unwrap();
-    wait_until("enough simulated time", Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move {
-            let t: serde_json::Value = reqwest::get(format!("http://{addr}/truth"))
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (t[0]["sim_time"].as_f64()? >= 25.0).then_some(())
-        }
-    })
-    .await
-    .unwrap();
-    let (url, f) = (prom.url.clone(), file.clone());
-    let cycle = tokio::task::spawn_blocking(move || observe(&url, &f, "15s"))
-        .await
-        .unwrap();
-    let truth: serde_json::Value = reqwest::get(format!("http://{addr}/truth?window=15"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    wait_for_reading(&prom.url, &file, "roadtrip-api", "/observation/latency/p99").await;
+    wait_sim_time(&addr, 25.0).await;
+    let cycle = observe_async(&prom.url, &file, "15s").await.unwrap();
+    let truth = truth(&addr, 15).await;
     let t = truth
         .as_array()
         .unwrap()

@@ -5,12 +5,14 @@
 //! Tolerance: P50 within 10 %, P90 within 15 %, P99 within 30 % (the voice
 //! service exports every request; a 15 s window holds about 400 of them).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::{start_sim, truth, wait_sim_time};
 use governor::observe::jaeger::JaegerSource;
-use governor_tests::{Jaeger, Server, free_port, wait_until};
+use governor_tests::{Jaeger, wait_until};
 
 fn now_us() -> i64 {
     SystemTime::now()
@@ -22,57 +24,12 @@ fn now_us() -> i64 {
 #[tokio::test]
 async fn jaeger_percentiles_match_ground_truth() {
     let jaeger = Jaeger::start().await.unwrap();
-    let port = free_port().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let dir = tempfile::Builder::new()
-        .prefix("governor-sim-")
-        .tempdir()
-        .unwrap();
-    let args: Vec<String> = [
-        "sim",
-        "serve",
-        "--scenario",
-        "audit",
-        "--listen",
-        &addr,
-        "--otlp",
-        &jaeger.otlp_http_url,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut sim = Server::start(
-        "governor-sim",
-        Path::new(env!("CARGO_BIN_EXE_governor")),
-        &args,
-        dir,
-    )
-    .unwrap();
-    let http = reqwest::Client::new();
-    let health = format!("http://{addr}/healthz");
-    sim.wait_ready(Duration::from_secs(30), || {
-        governor_tests::process::http_ok(&http, &health)
-    })
-    .await
-    .unwrap();
+    let (_sim, addr) = start_sim(&["--scenario", "audit", "--otlp", &jaeger.otlp_http_url]).await;
 
     let source = JaegerSource::new(&jaeger.query_url, Duration::from_secs(5)).unwrap();
     let window = Duration::from_secs(15);
     // Wait until Jaeger holds a full window of the voice service's spans.
-    wait_until("15 s of spans in Jaeger", Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move {
-            let t: serde_json::Value = reqwest::get(format!("http://{addr}/truth"))
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (t[0]["sim_time"].as_f64()? >= 20.0).then_some(())
-        }
-    })
-    .await
-    .unwrap();
+    wait_sim_time(&addr, 20.0).await;
     // Spans are batched: give the exporter a moment to flush the latest ones.
     let p = wait_until("voice percentiles", Duration::from_secs(30), || {
         let source = &source;
@@ -85,12 +42,7 @@ async fn jaeger_percentiles_match_ground_truth() {
     })
     .await
     .unwrap();
-    let truth: serde_json::Value = reqwest::get(format!("http://{addr}/truth?window=15"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let truth = truth(&addr, 15).await;
     let voice = truth
         .as_array()
         .unwrap()
