@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use governor_crds::manifest::parse_documents;
 use governor_crds::{IndicatorSource, ServiceLevelObjective};
 use serde_json::json;
 
@@ -26,26 +25,27 @@ pub async fn run(args: Args) -> ExitCode {
     let mut slos: Vec<ServiceLevelObjective> = Vec::new();
     let mut invalid = Vec::new();
     for path in &args.paths {
-        let files = match super::validate::collect(path) {
+        let files = match super::validate::load(path) {
             Ok(f) => f,
             Err(e) => {
                 invalid.push(json!({"file": path.display().to_string(), "problems": [e]}));
                 continue;
             }
         };
-        for file in files {
-            let text = match super::validate::read_limited(&file) {
-                Ok(t) => t,
+        for manifest in files {
+            let file = manifest.file.display().to_string();
+            let documents = match manifest.documents {
+                Ok(d) => d,
                 Err(e) => {
-                    invalid.push(json!({"file": file.display().to_string(), "problems": [e]}));
+                    invalid.push(json!({"file": file, "problems": [e]}));
                     continue;
                 }
             };
-            for doc in parse_documents(&text) {
+            for doc in documents {
                 match doc.result {
                     Ok(slo) => slos.push(slo),
                     Err(problems) => invalid.push(json!({
-                        "file": file.display().to_string(),
+                        "file": file,
                         "object": doc.object,
                         "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     })),

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use governor_crds::manifest::{MAX_MANIFEST_BYTES, parse_documents};
+use governor_crds::manifest::{Document, MAX_MANIFEST_BYTES, parse_documents};
 
 /// What a validation run found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,11 +29,29 @@ pub fn run(paths: &[PathBuf], out: &mut impl Write) -> ExitCode {
     }
 }
 
+/// One manifest file and its documents, or why it could not be read.
+pub(crate) struct ManifestFile {
+    pub file: PathBuf,
+    pub documents: Result<Vec<Document>, String>,
+}
+
+/// The manifests under `path` (a file, or a folder searched recursively), each
+/// read within the size limit and parsed; `Err` when `path` cannot be listed.
+pub(crate) fn load(path: &Path) -> Result<Vec<ManifestFile>, String> {
+    Ok(collect(path)?
+        .into_iter()
+        .map(|file| {
+            let documents = read_limited(&file).map(|text| parse_documents(&text));
+            ManifestFile { file, documents }
+        })
+        .collect())
+}
+
 /// Validates every manifest under `paths`, writing one line per object or problem.
 pub fn validate_paths(paths: &[PathBuf], out: &mut impl Write) -> Summary {
     let mut summary = Summary::default();
     for path in paths {
-        let files = match collect(path) {
+        match load(path) {
             Ok(files) if files.is_empty() => {
                 let _ = writeln!(
                     out,
@@ -41,33 +59,31 @@ pub fn validate_paths(paths: &[PathBuf], out: &mut impl Write) -> Summary {
                     path.display()
                 );
                 summary.unreadable += 1;
-                continue;
             }
-            Ok(files) => files,
+            Ok(files) => {
+                for manifest in files {
+                    report(manifest, out, &mut summary);
+                }
+            }
             Err(e) => {
                 let _ = writeln!(out, "{}: {e}", path.display());
                 summary.unreadable += 1;
-                continue;
             }
-        };
-        for file in files {
-            validate_file(&file, out, &mut summary);
         }
     }
     summary
 }
 
-fn validate_file(file: &Path, out: &mut impl Write, summary: &mut Summary) {
-    let name = file.display();
-    let text = match read_limited(file) {
-        Ok(text) => text,
+fn report(manifest: ManifestFile, out: &mut impl Write, summary: &mut Summary) {
+    let name = manifest.file.display();
+    let docs = match manifest.documents {
+        Ok(docs) => docs,
         Err(e) => {
             let _ = writeln!(out, "{name}: {e}");
             summary.unreadable += 1;
             return;
         }
     };
-    let docs = parse_documents(&text);
     if docs.is_empty() {
         let _ = writeln!(out, "{name}: no objects in file");
         summary.unreadable += 1;
@@ -89,7 +105,7 @@ fn validate_file(file: &Path, out: &mut impl Write, summary: &mut Summary) {
 }
 
 /// Reads a file as UTF-8, refusing files over the manifest limit without reading them whole.
-pub(crate) fn read_limited(file: &Path) -> Result<String, String> {
+fn read_limited(file: &Path) -> Result<String, String> {
     let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
     let mut bytes = Vec::new();
     f.take(MAX_MANIFEST_BYTES as u64 + 1)
@@ -112,7 +128,7 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 /// The files to read: a file as given, or a folder's manifests recursively, sorted.
-pub(crate) fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
+fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
