@@ -125,9 +125,9 @@ impl Model {
         if settling {
             return;
         }
-        // Calibrate k on the highest observed quantile: the largest k whose
-        // prediction is still at least what was observed (when queueing shows), or
-        // the smallest k that predicts no worse than observed (when it does not).
+        // Calibrate k on the highest observed quantile: when queueing shows, the
+        // largest k whose prediction still reaches what was observed; when it does
+        // not, at least the smallest k that predicts no visible queueing.
         let Some(qi) = (0..QUANTILES.len())
             .rev()
             .find(|&i| obs.latency.get(QUANTILES[i]).is_some() && self.base[i].is_some())
@@ -142,7 +142,9 @@ impl Model {
                 .unwrap_or(f64::INFINITY)
         };
         let base = self.base[qi].unwrap_or(observed);
-        let queueing = observed > base * 1.15 + 0.002;
+        // Queueing is visible once the tail is 15 % (plus 2 ms of noise) over its floor.
+        let threshold = base * 1.15 + 0.002;
+        let queueing = observed > threshold;
         let (mut lo, mut hi) = (minimal.floor().max(1.0), MAX_CONCURRENCY);
         if queueing {
             // Visible queueing means a utilization of at least ~25 %: k < 4a.
@@ -164,7 +166,6 @@ impl Model {
         } else {
             // No visible queueing at this load: k is at least the smallest that
             // predicts no more than the visibility threshold.
-            let threshold = base * 1.15 + 0.002;
             if predict_k(self.concurrency) <= threshold {
                 return; // the current estimate already explains it
             }

@@ -209,6 +209,15 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The labels that identify a service's series, escaped for the exposition format.
+fn service_labels(s: &LiveService) -> String {
+    format!(
+        "service=\"{}\",http_route=\"{}\"",
+        escape(&s.name),
+        escape(&s.route)
+    )
+}
+
 /// The Prometheus text exposition of every service.
 pub fn render_metrics(services: &[LiveService]) -> String {
     let mut out = String::with_capacity(services.len() * 4096);
@@ -223,11 +232,7 @@ pub fn render_metrics(services: &[LiveService]) -> String {
             ("200", &c.ok_buckets, c.ok_sum),
             ("500", &c.error_buckets, c.error_sum),
         ] {
-            let labels = format!(
-                "service=\"{}\",http_route=\"{}\",http_response_status_code=\"{code}\"",
-                escape(&s.name),
-                escape(&s.route)
-            );
+            let labels = format!("{},http_response_status_code=\"{code}\"", service_labels(s));
             let mut cumulative = 0;
             for (i, le) in BUCKETS.iter().enumerate() {
                 cumulative += buckets[i];
@@ -247,12 +252,7 @@ pub fn render_metrics(services: &[LiveService]) -> String {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for s in services {
             for (extra, v) in value(s) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{service=\"{}\",http_route=\"{}\"{extra}}} {v}",
-                    escape(&s.name),
-                    escape(&s.route)
-                );
+                let _ = writeln!(out, "{name}{{{}{extra}}} {v}", service_labels(s));
             }
         }
     };
@@ -304,11 +304,7 @@ pub fn render_metrics(services: &[LiveService]) -> String {
     );
     for s in services {
         let c = &s.sim.counters;
-        let labels = format!(
-            "service=\"{}\",http_route=\"{}\"",
-            escape(&s.name),
-            escape(&s.route)
-        );
+        let labels = service_labels(s);
         let _ = writeln!(
             out,
             "{w}_bucket{{{labels},le=\"+Inf\"}} {}",
