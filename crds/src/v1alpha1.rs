@@ -821,6 +821,10 @@ fn default_min_request_rate() -> f64 {
 // ---------------------------------------------------------------------------
 // Status
 
+/// An objective is at risk above this share of its target: Governor plans
+/// latency against it, and the dashboard colours cells by it.
+pub const AT_RISK_RATIO: f64 = 0.9;
+
 /// Whether the objectives are met right now.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum ObjectiveState {

@@ -10,7 +10,7 @@ use crate::model::{Model, QUANTILES};
 use crate::observe::Observation;
 
 /// Plan latency with this share of each target, so noise does not breach it.
-pub const LATENCY_MARGIN: f64 = 0.9;
+pub const LATENCY_MARGIN: f64 = governor_crds::AT_RISK_RATIO;
 
 /// What the target runs with now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,385 @@
+//! The HTTP server: pages, the JSON API, health and metrics, with
+//! compression, ETags and the usual security headers.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use askama::Template;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::model::{Range, ReadModel, SloView};
+use crate::pages::{Config, Detail, Message, Overview, OverviewQuery, select};
+
+/// Largest response the ETag layer buffers; larger ones pass without an ETag.
+const ETAG_LIMIT: usize = 8 << 20;
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteOnly {
+    route: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    duration: Family<RouteOnly, Histogram>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("governor_dashboard");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let duration = Family::<RouteOnly, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ])
+        });
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by route and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to produce a response, by route",
+            duration.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+        }
+    }
+}
+
+struct App<M> {
+    model: M,
+    config: Config,
+    metrics: Metrics,
+}
+
+type Shared<M> = Arc<App<M>>;
+
+/// The dashboard's routes over a read model.
+pub fn router<M: ReadModel>(model: M, config: Config) -> Router {
+    let app = Arc::new(App {
+        model,
+        config,
+        metrics: Metrics::new(),
+    });
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
+    Router::new()
+        .route("/", get(overview::<M>))
+        .route("/slos/{namespace}/{name}", get(detail::<M>))
+        .route("/api/v1/slos", get(api_list::<M>))
+        .route("/api/v1/slos/{namespace}/{name}", get(api_one::<M>))
+        .route("/static/governor.css", get(css))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz::<M>))
+        .route("/metrics", get(metrics::<M>))
+        .fallback(not_found::<M>)
+        .layer(middleware::from_fn(etag))
+        .layer(middleware::from_fn_with_state(app.clone(), observe::<M>))
+        .layer(CompressionLayer::new())
+        .layer(header("content-security-policy", CONTENT_SECURITY_POLICY))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "no-referrer"))
+        .layer(header("cross-origin-opener-policy", "same-origin"))
+        .layer(header("cross-origin-resource-policy", "same-origin"))
+        .layer(header(
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+        .layer(header("cache-control", "no-cache"))
+        .with_state(app)
+}
+
+fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page could not be rendered: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+fn message<M>(app: &App<M>, status: StatusCode, heading: &str, text: String) -> Response {
+    page(
+        status,
+        Message {
+            title: heading.to_string(),
+            refresh: 0,
+            banner: app.config.banner.clone(),
+            heading: heading.to_string(),
+            message: text,
+        }
+        .render(),
+    )
+}
+
+async fn overview<M: ReadModel>(
+    State(app): State<Shared<M>>,
+    Query(q): Query<OverviewQuery>,
+) -> Response {
+    let snap = app.model.snapshot().await;
+    page(
+        StatusCode::OK,
+        Overview::build(&snap.slos, snap.warnings, &q, &app.config).render(),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DetailQuery {
+    range: Option<String>,
+}
+
+async fn find<M: ReadModel>(app: &App<M>, namespace: &str, name: &str) -> Option<SloView> {
+    let snap = app.model.snapshot().await;
+    snap.slos
+        .iter()
+        .find(|s| s.namespace == namespace && s.name == name)
+        .cloned()
+}
+
+fn unknown_slo<M>(app: &App<M>, namespace: &str, name: &str) -> Response {
+    message(
+        app,
+        StatusCode::NOT_FOUND,
+        "No such SLO",
+        format!(
+            "There is no ServiceLevelObjective named \"{name}\" in namespace \"{namespace}\". \
+             It may have been deleted, or the name may be misspelled."
+        ),
+    )
+}
+
+fn parse_range(q: &DetailQuery) -> Result<Range, String> {
+    match q.range.as_deref() {
+        None | Some("") => Ok(Range::Hour),
+        Some(r) => Range::parse(r).ok_or_else(|| {
+            format!("range {r:?} is not one Governor offers; choose 1h, 6h, 24h or 7d")
+        }),
+    }
+}
+
+async fn detail<M: ReadModel>(
+    State(app): State<Shared<M>>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
+    let range = match parse_range(&q) {
+        Ok(r) => r,
+        Err(e) => return message(&app, StatusCode::BAD_REQUEST, "Unknown range", e),
+    };
+    let Some(slo) = find(&app, &namespace, &name).await else {
+        return unknown_slo(&app, &namespace, &name);
+    };
+    let (history, traces) = tokio::join!(
+        app.model.history(&namespace, &name, range),
+        app.model.slowest_traces(&namespace, &name)
+    );
+    page(
+        StatusCode::OK,
+        Detail::build(&slo, range, history, traces, &app.config).render(),
+    )
+}
+
+fn json_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn api_list<M: ReadModel>(
+    State(app): State<Shared<M>>,
+    Query(q): Query<OverviewQuery>,
+) -> Response {
+    let snap = app.model.snapshot().await;
+    let items: Vec<&SloView> = select(&snap.slos, &q);
+    axum::Json(serde_json::json!({
+        "items": items,
+        "total": snap.slos.len(),
+        "warnings": snap.warnings,
+    }))
+    .into_response()
+}
+
+async fn api_one<M: ReadModel>(
+    State(app): State<Shared<M>>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
+    let range = match parse_range(&q) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(slo) = find(&app, &namespace, &name).await else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("no ServiceLevelObjective {namespace}/{name}"),
+        );
+    };
+    let history = match app.model.history(&namespace, &name, range).await {
+        Ok(points) => serde_json::json!({ "range": range, "points": points }),
+        Err(e) => serde_json::json!({ "range": range, "error": e }),
+    };
+    axum::Json(serde_json::json!({ "slo": slo, "history": history })).into_response()
+}
+
+async fn readyz<M: ReadModel>(State(app): State<Shared<M>>) -> Response {
+    if app.model.ready() {
+        "ready".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the SLO list has not been read yet",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics<M: ReadModel>(State(app): State<Shared<M>>) -> Response {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &app.metrics.registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/governor.css"),
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../static/favicon.svg"),
+    )
+        .into_response()
+}
+
+async fn not_found<M: ReadModel>(State(app): State<Shared<M>>, req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("no API route {}", req.uri().path()),
+        );
+    }
+    message(
+        &app,
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        format!("Nothing lives at {}.", req.uri().path()),
+    )
+}
+
+/// Counts and times every request by its route template.
+async fn observe<M: ReadModel>(State(app): State<Shared<M>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let m = &app.metrics;
+    m.duration
+        .get_or_create(&RouteOnly {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RouteLabels {
+            route,
+            code: res.status().as_u16().to_string(),
+        })
+        .inc();
+    res
+}
+
+/// A weak ETag over the uncompressed body, and 304 when the client has it.
+async fn etag(req: Request, next: Next) -> Response {
+    let cacheable = req.method() == Method::GET || req.method() == Method::HEAD;
+    let wanted = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let res = next.run(req).await;
+    if !cacheable || res.status() != StatusCode::OK || res.headers().contains_key(header::ETAG) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = to_bytes(body, ETAG_LIMIT).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "response too large").into_response();
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    let tag = format!("W/\"{:016x}\"", h.finish());
+    let Ok(value) = HeaderValue::from_str(&tag) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let matches = wanted
+        .as_ref()
+        .and_then(|w| w.to_str().ok())
+        .is_some_and(|w| {
+            w.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/")
+            })
+        });
+    parts.headers.insert(header::ETAG, value);
+    if matches {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.status = StatusCode::NOT_MODIFIED;
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
