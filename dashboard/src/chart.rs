@@ -108,7 +108,7 @@ pub fn build(
     scale: f64,
     with_day: bool,
 ) -> Chart {
-    let series: Vec<(&str, &'static str, Vec<(f64, Option<f64>)>)> = series
+    let series: Vec<Series<'_>> = series
         .into_iter()
         .map(|s| {
             let clean: Vec<(f64, Option<f64>)> = s
@@ -117,12 +117,16 @@ pub fn build(
                 .filter(|(t, _)| t.is_finite() && *t >= t0 && *t <= t1)
                 .map(|&(t, v)| (t, v.filter(|x| x.is_finite()).map(|x| x * scale)))
                 .collect();
-            (s.name, s.class, downsample(&clean))
+            Series {
+                name: s.name,
+                class: s.class,
+                points: downsample(&clean),
+            }
         })
         .collect();
     let values = series
         .iter()
-        .flat_map(|s| s.2.iter().filter_map(|p| p.1))
+        .flat_map(|s| s.points.iter().filter_map(|p| p.1))
         .chain(
             targets
                 .iter()
@@ -132,7 +136,9 @@ pub fn build(
     let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
-    let empty = series.iter().all(|s| s.2.iter().all(|p| p.1.is_none()));
+    let empty = series
+        .iter()
+        .all(|s| s.points.iter().all(|p| p.1.is_none()));
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -148,30 +154,36 @@ pub fn build(
     let y = |v: f64| TOP + ph - (v - lo) / (hi - lo) * ph;
     let lines = series
         .into_iter()
-        .map(|(name, class, points)| {
-            let mut segments = Vec::new();
-            let mut current = String::new();
-            for (t, v) in points {
-                match v {
-                    Some(v) => {
-                        if !current.is_empty() {
-                            current.push(' ');
+        .map(
+            |Series {
+                 name,
+                 class,
+                 points,
+             }| {
+                let mut segments = Vec::new();
+                let mut current = String::new();
+                for (t, v) in points {
+                    match v {
+                        Some(v) => {
+                            if !current.is_empty() {
+                                current.push(' ');
+                            }
+                            current.push_str(&format!("{:.1},{:.1}", x(t), y(v)));
                         }
-                        current.push_str(&format!("{:.1},{:.1}", x(t), y(v)));
+                        None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
+                        None => {}
                     }
-                    None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
-                    None => {}
                 }
-            }
-            if !current.is_empty() {
-                segments.push(current);
-            }
-            Line {
-                name: name.to_string(),
-                class,
-                segments,
-            }
-        })
+                if !current.is_empty() {
+                    segments.push(current);
+                }
+                Line {
+                    name: name.to_string(),
+                    class,
+                    segments,
+                }
+            },
+        )
         .collect();
     let targets = targets
         .iter()
