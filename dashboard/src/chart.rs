@@ -33,6 +33,8 @@ pub struct Target {
 pub struct Tick {
     pub at: String,
     pub label: String,
+    /// SVG text-anchor: the first and last time labels stay inside the plot.
+    pub anchor: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -200,6 +202,7 @@ pub fn build(
         y_ticks.push(Tick {
             at: format!("{:.1}", y(v)),
             label: format::number(v),
+            anchor: "end",
         });
         v += step;
     }
@@ -209,6 +212,11 @@ pub fn build(
             Tick {
                 at: format!("{:.1}", x(t)),
                 label: format::clock(t, with_day),
+                anchor: match i {
+                    0 => "start",
+                    4 => "end",
+                    _ => "middle",
+                },
             }
         })
         .collect();

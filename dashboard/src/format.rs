@@ -20,6 +20,10 @@ pub fn percent(r: Option<f64>) -> String {
         None => MISSING.into(),
         Some(v) if v != 0.0 && v.abs() < 0.01 => format!("{:.2} %", v * 100.0),
         Some(v) if v.abs() < 0.1 => format!("{:.1} %", v * 100.0),
+        // One decimal when it shows something: 99.7 %, not 100 %.
+        Some(v) if ((v * 100.0) - (v * 100.0).round()).abs() >= 0.05 => {
+            format!("{:.1} %", v * 100.0)
+        }
         Some(v) => format!("{:.0} %", v * 100.0),
     }
 }
@@ -95,6 +99,8 @@ mod tests {
         assert_eq!(latency(Some(1.2)), "1.20 s");
         assert_eq!(percent(Some(0.42)), "42 %");
         assert_eq!(percent(Some(0.0015)), "0.15 %");
+        assert_eq!(percent(Some(0.997)), "99.7 %");
+        assert_eq!(percent(Some(0.9999)), "100 %");
         assert_eq!(rate(Some(142.0)), "142 rps");
         assert_eq!(rate(Some(1500.0)), "1.5k rps");
         assert_eq!(burn(Some(14.4)), "14.4×");

@@ -224,7 +224,7 @@ impl SloView {
             cache_hit_rate: finite(observed.and_then(|o| o.cache_hit_rate)),
             cache_hit_target: spec.cache.as_ref().map(|c| c.hit_rate_target),
             bottleneck: status.bottleneck.clone(),
-            observed_at: observed.map(|o| o.time.0.to_string()),
+            observed_at: observed.map(|o| o.time.0.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
             conditions: status.conditions.clone(),
             decisions: status.decisions.clone(),
         }

@@ -22,6 +22,18 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Watch Governor work: the audit's services simulated, driven by the decision engine,
+    /// shown on the dashboard. No cluster or Prometheus needed.
+    Demo {
+        /// Where the dashboard listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Simulated seconds per wall-clock second (1 = real time; 20 runs the audit's hour in 3 minutes).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate {
         /// Files or folders (searched recursively for .yaml, .yml and .json).
@@ -123,6 +135,15 @@ fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Demo {
+            listen,
+            speed,
+            seed,
+        } => block_on(commands::demo::run(commands::demo::Args {
+            listen,
+            speed,
+            seed,
+        })),
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),
         Command::Sim {

@@ -2,6 +2,7 @@
 //! etcd, Prometheus, Alertmanager, Jaeger) started on free loopback ports, ready
 //! when returned, logs kept for failed tests, stopped on drop.
 
+pub mod browser;
 pub mod control_plane;
 pub mod observability;
 pub mod process;
@@ -9,6 +10,7 @@ pub mod tools;
 
 use std::path::PathBuf;
 
+pub use browser::Chromium;
 pub use control_plane::ControlPlane;
 pub use observability::{Alertmanager, Jaeger, Prometheus};
 pub use process::{Server, free_port, wait_until};

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::decide::{Actuation, connection_budget};
 
-use super::engine::Simulation;
+use super::engine::{SimPort, Simulation};
 use super::policy::by_name;
 use super::scenario::Scenario;
 
@@ -100,20 +100,17 @@ pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, Stri
             );
         }
         bottleneck |= action.bottleneck.is_some();
-        // Smaller pools before more replicas, larger pools after fewer: the
-        // budget holds in between.
-        if let Some(pool) = action.pool_size.filter(|p| *p < sim.pool_size()) {
-            sim.set_pool_size(pool);
-        }
-        if let Some(n) = action.replicas {
-            sim.set_replicas(n, action.instant, action.instant);
-        }
-        if let Some(pool) = action.pool_size.filter(|p| *p > sim.pool_size()) {
-            sim.set_pool_size(pool);
-        }
-        if action.warm_up {
-            sim.warm_up();
-        }
+        let _ = crate::actuate::apply(
+            &mut SimPort {
+                sim: &mut sim,
+                instant: action.instant,
+            },
+            crate::actuate::Request {
+                replicas: action.replicas,
+                pool_size: action.pool_size,
+                warm_up: action.warm_up,
+            },
+        );
         lo = lo.min(sim.replicas());
         hi = hi.max(sim.replicas());
     }

@@ -809,3 +809,29 @@ pub fn histogram_quantile(q: f64, bounds: &[f64], counts: &[u64]) -> Option<f64>
     }
     bounds.last().copied()
 }
+
+/// The actuation port over a simulation. `instant` starts replicas at once with
+/// warm caches (the oracle's privilege).
+pub struct SimPort<'a> {
+    pub sim: &'a mut Simulation,
+    pub instant: bool,
+}
+
+impl crate::actuate::Port for SimPort<'_> {
+    type Error = std::convert::Infallible;
+    fn pool_size(&self) -> Option<u32> {
+        Some(self.sim.pool_size())
+    }
+    fn set_replicas(&mut self, replicas: u32) -> Result<(), Self::Error> {
+        self.sim.set_replicas(replicas, self.instant, self.instant);
+        Ok(())
+    }
+    fn set_pool_size(&mut self, size: u32) -> Result<(), Self::Error> {
+        self.sim.set_pool_size(size);
+        Ok(())
+    }
+    fn warm_up(&mut self) -> Result<(), Self::Error> {
+        self.sim.warm_up();
+        Ok(())
+    }
+}

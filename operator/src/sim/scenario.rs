@@ -35,6 +35,32 @@ impl Scenario {
         rate_at(&self.load, t)
     }
 
+    /// The same cycle started `offset` seconds in: what came before `offset`
+    /// runs after the rest, so the load still repeats every `duration`.
+    pub fn starting_at(&self, offset: f64) -> Self {
+        let d = self.duration.max(1.0);
+        let offset = offset.rem_euclid(d);
+        let mut load = vec![(0.0, self.rate(offset))];
+        load.extend(
+            self.load
+                .iter()
+                .filter(|p| p.0 > offset && p.0 < d)
+                .map(|&(t, r)| (t - offset, r)),
+        );
+        load.push((d - offset, self.rate(d)));
+        load.extend(
+            self.load
+                .iter()
+                .filter(|p| p.0 <= offset)
+                .map(|&(t, r)| (d - offset + t, r)),
+        );
+        load.push((d, self.rate(offset)));
+        Self {
+            load,
+            ..self.clone()
+        }
+    }
+
     pub fn peak_rate(&self) -> f64 {
         self.load.iter().map(|p| p.1).fold(0.0, f64::max)
     }
@@ -255,4 +281,26 @@ cache:
     http: {url: "http://roadtrip-api:8080", routes: [/api/stories/popular]}
 "#;
     serde_yaml_ng::from_str(yaml).expect("the built-in audit SLO parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shifted_cycle_is_the_same_load_started_later() {
+        let audit = Scenario::built_in("audit").unwrap();
+        for offset in [0.0, 960.0, 3599.0] {
+            let shifted = audit.starting_at(offset);
+            for i in 0..720 {
+                let t = f64::from(i) * 5.0 + 0.5;
+                let want = audit.rate((t + offset) % audit.duration);
+                let got = shifted.rate(t);
+                assert!(
+                    (want - got).abs() < 1e-6,
+                    "offset {offset}, t {t}: {got} != {want}"
+                );
+            }
+        }
+    }
 }
