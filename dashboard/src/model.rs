@@ -11,6 +11,21 @@ use governor_crds::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
+/// Series the dashboard reads from Prometheus besides the service's own: the
+/// operator exports the first three, the generated alert rules record the rest.
+pub mod series {
+    /// Replicas the target runs (labels `namespace`, `slo`).
+    pub const REPLICAS: &str = "governor_slo_replicas";
+    /// Pool size per replica (labels `namespace`, `slo`).
+    pub const POOL_SIZE: &str = "governor_slo_pool_size";
+    /// Share of the error budget left (labels `namespace`, `slo`).
+    pub const BUDGET_REMAINING: &str = "governor_slo_error_budget_remaining";
+    /// Bad share of requests over 5 minutes, per objective (recording rule).
+    pub const ERROR_RATIO_5M: &str = "slo:sli_error:ratio_rate5m";
+    /// Allowed bad share, per objective (recording rule).
+    pub const ERROR_BUDGET: &str = "slo:error_budget:ratio";
+}
+
 /// A history range the detail page offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Range {

@@ -34,6 +34,29 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Serve the dashboard over the cluster's ServiceLevelObjectives (KUBECONFIG or in-cluster).
+    Dashboard {
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: SocketAddr,
+        /// Prometheus base URL, for history and burn rates.
+        #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
+        prometheus: String,
+        /// Jaeger query base URL, for the slowest traces.
+        #[arg(long, env = "GOVERNOR_JAEGER_URL")]
+        jaeger: Option<String>,
+        /// Jaeger UI base URL that trace links open (e.g. https://jaeger.example.com).
+        #[arg(long, env = "GOVERNOR_JAEGER_UI_URL")]
+        jaeger_ui: Option<String>,
+        /// Only this namespace's SLOs (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// How long answers are reused, and how often pages reload.
+        #[arg(long, default_value = "15s")]
+        refresh: governor_crds::Duration,
+        /// Timeout per Prometheus or Jaeger query, seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate {
         /// Files or folders (searched recursively for .yaml, .yml and .json).
@@ -144,6 +167,33 @@ pub fn run(cli: Cli) -> ExitCode {
             speed,
             seed,
         })),
+        Command::Dashboard {
+            listen,
+            prometheus,
+            jaeger,
+            jaeger_ui,
+            namespace,
+            refresh,
+            timeout,
+        } => {
+            if !(timeout.is_finite() && timeout > 0.0 && timeout <= 600.0) {
+                eprintln!("governor dashboard: --timeout must be in (0, 600] seconds");
+                return ExitCode::from(2);
+            }
+            if refresh.as_secs_f64() < 1.0 {
+                eprintln!("governor dashboard: --refresh must be at least 1s");
+                return ExitCode::from(2);
+            }
+            block_on(commands::dashboard::run(commands::dashboard::Args {
+                listen,
+                prometheus,
+                jaeger,
+                jaeger_ui,
+                namespace,
+                refresh: refresh.std(),
+                timeout: Duration::from_secs_f64(timeout),
+            }))
+        }
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),
         Command::Sim {

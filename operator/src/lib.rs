@@ -9,6 +9,7 @@ pub mod demo;
 pub mod model;
 pub mod observe;
 pub mod queueing;
+pub mod readmodel;
 pub mod report;
 pub mod sim;
 pub mod telemetry;

@@ -93,6 +93,21 @@ impl Prometheus {
     }
 
     /// Runs an instant query; returns the `data.result` array.
+    /// Requests Prometheus has answered on an API `handler` (e.g.
+    /// "/api/v1/query"), from its own /metrics: no scrape needed.
+    pub async fn answered(&self, handler: &str) -> crate::Result<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await?
+            .text()
+            .await?;
+        let wanted = format!("handler=\"{handler}\"");
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("prometheus_http_requests_total{") && l.contains(&wanted))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     pub async fn query(&self, promql: &str) -> crate::Result<Vec<serde_json::Value>> {
         let body: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/api/v1/query", self.url))

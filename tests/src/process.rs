@@ -32,11 +32,23 @@ impl Server {
         args: &[String],
         dir: tempfile::TempDir,
     ) -> crate::Result<Self> {
+        Self::start_env(name, program, args, &[], dir)
+    }
+
+    /// As `start`, with extra environment variables.
+    pub fn start_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+        dir: tempfile::TempDir,
+    ) -> crate::Result<Self> {
         let log = dir.path().join(format!("{name}.log"));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(program)
             .args(args)
+            .envs(envs.iter().copied())
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(out)

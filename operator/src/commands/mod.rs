@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod crdgen;
+pub mod dashboard;
 pub mod demo;
 pub mod observe;
 pub mod sim_serve;

@@ -110,12 +110,55 @@ impl PrometheusSource {
         cycle
     }
 
-    async fn run(&self, promql: &str) -> Result<Data, String> {
+    /// One instant query.
+    pub async fn run(&self, promql: &str) -> Result<Data, String> {
         match tokio::time::timeout(self.timeout, self.client.query(promql).get()).await {
             Err(_) => Err(format!("query timed out after {:?}", self.timeout)),
             Ok(Err(e)) => Err(format!("query failed: {e}")),
             Ok(Ok(result)) => Ok(result.into_inner().0),
         }
+    }
+}
+
+impl PrometheusSource {
+    /// One range query over [start, end] (Unix seconds) at `step` seconds.
+    pub async fn range(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<prometheus_http_query::response::RangeVector>, String> {
+        let request = self
+            .client
+            .query_range(promql, start as i64, end as i64, step)
+            .get();
+        match tokio::time::timeout(self.timeout, request).await {
+            Err(_) => Err(format!("query timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => Err(format!("query failed: {e}")),
+            Ok(Ok(result)) => match result.into_inner().0 {
+                Data::Matrix(m) => Ok(m),
+                _ => Err("Prometheus answered a range query without a matrix".into()),
+            },
+        }
+    }
+}
+
+/// Whether a series with `labels` is the one a planned query answers for `member`:
+/// its grouping labels equal the member's key, or, for a raw query, its service
+/// label names the service.
+pub fn is_members_series(
+    q: &PlannedQuery,
+    member: &[String],
+    service: &str,
+    labels: &HashMap<String, String>,
+) -> bool {
+    if q.by.is_empty() {
+        labels.get(&q.service_label).is_none_or(|s| s == service)
+    } else {
+        q.by.iter()
+            .zip(member)
+            .all(|(l, v)| labels.get(l).map_or(v.is_empty(), |x| x == v))
     }
 }
 

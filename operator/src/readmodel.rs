@@ -1,0 +1,330 @@
+//! The dashboard's in-cluster read model: a reflector over every
+//! ServiceLevelObjective (status carries the latest signals and decisions),
+//! Prometheus range queries for history and one instant query for burn rates,
+//! Jaeger for the slowest traces. Answers are cached for the refresh interval,
+//! so the number of viewers does not change what the backends see.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use governor_crds::ServiceLevelObjective;
+use governor_dashboard::model::series;
+use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use prometheus_http_query::response::Data;
+use tokio::sync::Mutex;
+
+use crate::observe::jaeger::JaegerSource;
+use crate::observe::prometheus::{PrometheusSource, is_members_series};
+use crate::observe::queries::{QueryPlan, Signal};
+
+type Cached<T> = Mutex<HashMap<(String, String, &'static str), (Instant, T)>>;
+
+pub struct ClusterModel {
+    store: Store<ServiceLevelObjective>,
+    synced: Arc<AtomicBool>,
+    prometheus: PrometheusSource,
+    prometheus_url: String,
+    jaeger: Option<JaegerSource>,
+    refresh: Duration,
+    snapshot: Mutex<Option<(Instant, Snapshot)>>,
+    history: Cached<Result<Vec<HistoryPoint>, String>>,
+    traces: Cached<Result<Vec<TraceRow>, String>>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl ClusterModel {
+    /// Starts the reflector (all namespaces, or one) and returns the model.
+    pub fn start(
+        client: Client,
+        namespace: Option<&str>,
+        prometheus: PrometheusSource,
+        prometheus_url: String,
+        jaeger: Option<JaegerSource>,
+        refresh: Duration,
+    ) -> Self {
+        let api: Api<ServiceLevelObjective> = match namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        };
+        let (store, writer) = reflector::store();
+        let synced = Arc::new(AtomicBool::new(false));
+        let flag = synced.clone();
+        let ready = store.clone();
+        tokio::spawn(async move {
+            if ready.wait_until_ready().await.is_ok() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+        tokio::spawn(async move {
+            let stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .reflect(writer)
+                .applied_objects();
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Err(e) = event {
+                    tracing::warn!(error = %e, "watching ServiceLevelObjectives");
+                }
+            }
+        });
+        Self {
+            store,
+            synced,
+            prometheus,
+            prometheus_url,
+            jaeger,
+            refresh,
+            snapshot: Mutex::new(None),
+            history: Mutex::new(HashMap::new()),
+            traces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<ServiceLevelObjective>> {
+        self.store.state().into_iter().find(|s| {
+            s.metadata.namespace.as_deref() == Some(namespace)
+                && s.metadata.name.as_deref() == Some(name)
+        })
+    }
+
+    /// Burn rates by (namespace, name): the fastest-burning objective over 5 minutes.
+    async fn burn_rates(&self) -> Result<HashMap<(String, String), f64>, String> {
+        let q = format!(
+            "max by (namespace, slo) ({} / on (namespace, slo, objective) {})",
+            series::ERROR_RATIO_5M,
+            series::ERROR_BUDGET
+        );
+        let mut out = HashMap::new();
+        if let Data::Vector(v) = self.prometheus.run(&q).await? {
+            for s in v {
+                let m = s.metric();
+                if let (Some(ns), Some(slo)) = (m.get("namespace"), m.get("slo")) {
+                    out.insert((ns.clone(), slo.clone()), s.sample().value());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn load_history(
+        &self,
+        slo: &ServiceLevelObjective,
+        range: Range,
+    ) -> Result<Vec<HistoryPoint>, String> {
+        let spec = &slo.spec;
+        let end = now();
+        let start = end - range.seconds();
+        let step = range.step();
+        let window = format!("{}s", step.max(60.0) as u64);
+        let plan = QueryPlan::build(&[spec], &window);
+        let ns = slo.metadata.namespace.clone().unwrap_or_default();
+        let name = slo.metadata.name.clone().unwrap_or_default();
+        let own = |metric: &str| {
+            format!(
+                "{metric}{{namespace=\"{}\", slo=\"{}\"}}",
+                governor_crds::promql::escape_label_value(&ns),
+                governor_crds::promql::escape_label_value(&name)
+            )
+        };
+        // (what, query, the planned query it came from).
+        let mut wanted: Vec<(&str, String, Option<usize>)> = Vec::new();
+        for (i, q) in plan.queries.iter().enumerate() {
+            let what = match q.signal {
+                Signal::Latency(500) => "p50",
+                Signal::Latency(900) => "p90",
+                Signal::Latency(990) => "p99",
+                Signal::Requests => "requests",
+                Signal::Errors => "errors",
+                _ => continue,
+            };
+            wanted.push((what, q.promql.clone(), Some(i)));
+        }
+        wanted.push(("replicas", own(series::REPLICAS), None));
+        wanted.push(("pool", own(series::POOL_SIZE), None));
+        wanted.push(("budget", own(series::BUDGET_REMAINING), None));
+        let answers = futures::future::join_all(
+            wanted
+                .iter()
+                .map(|(_, q, _)| self.prometheus.range(q, start, end, step)),
+        )
+        .await;
+        let mut points: BTreeMap<i64, HistoryPoint> = BTreeMap::new();
+        let mut failures = Vec::new();
+        for ((what, _, planned), answer) in wanted.iter().zip(answers) {
+            let matrix = match answer {
+                Ok(m) => m,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            let picked = matrix.iter().find(|s| match planned {
+                Some(i) => {
+                    let q = &plan.queries[*i];
+                    is_members_series(q, &q.members[0].1, &spec.service, s.metric())
+                }
+                None => true,
+            });
+            for sample in picked.map(|s| s.samples()).unwrap_or_default() {
+                let t = sample.timestamp();
+                let v = Some(sample.value()).filter(|v| v.is_finite());
+                let p = points.entry(t.round() as i64).or_insert(HistoryPoint {
+                    t,
+                    ..HistoryPoint::default()
+                });
+                match *what {
+                    "p50" => p.p50 = v,
+                    "p90" => p.p90 = v,
+                    "p99" => p.p99 = v,
+                    "requests" => p.request_rate = v,
+                    // Errors per second until divided below.
+                    "errors" => p.error_rate = v,
+                    "replicas" => p.replicas = v,
+                    "pool" => p.pool_size = v,
+                    _ => p.budget_remaining = v,
+                }
+            }
+        }
+        if failures.len() == wanted.len() {
+            return Err(format!(
+                "Prometheus at {} did not answer: {}",
+                self.prometheus_url, failures[0]
+            ));
+        }
+        let has_errors = wanted.iter().any(|w| w.0 == "errors");
+        Ok(points
+            .into_values()
+            .map(|mut p| {
+                if has_errors {
+                    p.error_rate = match (p.error_rate, p.request_rate) {
+                        (Some(e), Some(r)) if r > 0.0 => Some((e / r).min(1.0)),
+                        // No requests: no error rate, not zero.
+                        _ => None,
+                    };
+                }
+                p
+            })
+            .collect())
+    }
+}
+
+impl ReadModel for ClusterModel {
+    async fn snapshot(&self) -> Snapshot {
+        let mut cached = self.snapshot.lock().await;
+        if let Some((at, snap)) = cached.as_ref()
+            && at.elapsed() < self.refresh
+        {
+            return snap.clone();
+        }
+        let mut warnings = Vec::new();
+        let burn = match self.burn_rates().await {
+            Ok(b) => b,
+            Err(e) => {
+                warnings.push(format!(
+                    "Prometheus at {} is unreachable, so burn rates and history are missing: {e}",
+                    self.prometheus_url
+                ));
+                HashMap::new()
+            }
+        };
+        if !self.synced.load(Ordering::SeqCst) {
+            warnings.push(
+                "the list of ServiceLevelObjectives has not been read from the API server yet"
+                    .into(),
+            );
+        }
+        let mut views: Vec<SloView> = self
+            .store
+            .state()
+            .iter()
+            .map(|s| {
+                let key = (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                );
+                SloView::from_resource(s, burn.get(&key).copied())
+            })
+            .collect();
+        views.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let snap = Snapshot {
+            slos: Arc::new(views),
+            warnings,
+        };
+        *cached = Some((Instant::now(), snap.clone()));
+        snap
+    }
+
+    async fn history(
+        &self,
+        namespace: &str,
+        name: &str,
+        range: Range,
+    ) -> Result<Vec<HistoryPoint>, String> {
+        let key = (namespace.to_string(), name.to_string(), range.as_str());
+        let mut cache = self.history.lock().await;
+        cache.retain(|_, (at, _)| at.elapsed() < self.refresh);
+        if let Some((_, v)) = cache.get(&key) {
+            return v.clone();
+        }
+        let Some(slo) = self.find(namespace, name) else {
+            return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
+        };
+        let v = self.load_history(&slo, range).await;
+        cache.insert(key, (Instant::now(), v.clone()));
+        v
+    }
+
+    async fn slowest_traces(&self, namespace: &str, name: &str) -> Result<Vec<TraceRow>, String> {
+        let Some(jaeger) = &self.jaeger else {
+            return Err("Jaeger is not configured (governor dashboard --jaeger URL)".into());
+        };
+        let key = (namespace.to_string(), name.to_string(), "traces");
+        let mut cache = self.traces.lock().await;
+        cache.retain(|_, (at, _)| at.elapsed() < self.refresh);
+        if let Some((_, v)) = cache.get(&key) {
+            return v.clone();
+        }
+        let Some(slo) = self.find(namespace, name) else {
+            return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
+        };
+        let service = slo
+            .spec
+            .indicators
+            .jaeger
+            .as_ref()
+            .and_then(|j| j.service.clone())
+            .unwrap_or_else(|| slo.spec.service.clone());
+        let now_us = (now() * 1e6) as i64;
+        let v = jaeger
+            .slowest(&service, 10, Duration::from_secs(3600), now_us)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|t| TraceRow {
+                        trace_id: t.trace_id,
+                        operation: t.root_operation,
+                        start: t.start_time_us as f64 / 1e6,
+                        duration: t.duration_ms / 1000.0,
+                    })
+                    .collect()
+            })
+            .map_err(|e| format!("Jaeger: {e}"));
+        cache.insert(key, (Instant::now(), v.clone()));
+        v
+    }
+
+    fn ready(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+}
