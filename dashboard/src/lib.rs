@@ -7,6 +7,7 @@ pub mod chart;
 pub mod format;
 pub mod model;
 pub mod pages;
+pub mod sample;
 pub mod server;
 
 pub use governor_crds as crds;

@@ -266,6 +266,9 @@ pub struct Snapshot {
     pub slos: Arc<Vec<SloView>>,
     /// Problems reading the sources (Prometheus unreachable, ...), shown as a banner.
     pub warnings: Vec<String>,
+    /// Changes whenever the content may have: pages rendered from one version
+    /// are served again until the next.
+    pub version: u64,
 }
 
 /// One point of an SLO's history; `t` in Unix seconds.

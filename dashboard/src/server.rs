@@ -1,6 +1,7 @@
 //! The HTTP server: pages, the JSON API, health and metrics, with
 //! compression, ETags and the usual security headers.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use askama::Template;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -75,10 +76,70 @@ impl Metrics {
     }
 }
 
+/// Most rendered pages kept; the cache is emptied when it would grow past this.
+const PAGE_CACHE_ENTRIES: usize = 512;
+
+/// A page rendered from one snapshot version, with its ETag.
+#[derive(Clone)]
+struct Rendered {
+    version: u64,
+    body: axum::body::Bytes,
+    etag: HeaderValue,
+    content_type: &'static str,
+}
+
+impl Rendered {
+    fn response(&self) -> Response {
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(self.content_type),
+                ),
+                (header::ETAG, self.etag.clone()),
+            ],
+            Body::from(self.body.clone()),
+        )
+            .into_response()
+    }
+}
+
+/// Pages that depend only on the snapshot, by path and query: rendered once per
+/// snapshot version however many viewers ask.
+#[derive(Default)]
+struct PageCache(std::sync::Mutex<HashMap<String, Rendered>>);
+
+impl PageCache {
+    fn get(&self, key: &str, version: u64) -> Option<Rendered> {
+        let map = self.0.lock().ok()?;
+        map.get(key).filter(|r| r.version == version).cloned()
+    }
+
+    fn put(&self, key: String, version: u64, body: String, content_type: &'static str) -> Rendered {
+        let body = axum::body::Bytes::from(body);
+        let etag =
+            HeaderValue::from_str(&etag_of(&body)).unwrap_or(HeaderValue::from_static("W/\"0\""));
+        let r = Rendered {
+            version,
+            body,
+            etag,
+            content_type,
+        };
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= PAGE_CACHE_ENTRIES {
+                map.clear();
+            }
+            map.insert(key, r.clone());
+        }
+        r
+    }
+}
+
 struct App<M> {
     model: M,
     config: Config,
     metrics: Metrics,
+    pages: PageCache,
 }
 
 type Shared<M> = Arc<App<M>>;
@@ -89,6 +150,7 @@ pub fn router<M: ReadModel>(model: M, config: Config) -> Router {
         model,
         config,
         metrics: Metrics::new(),
+        pages: PageCache::default(),
     });
     let header = |name: &'static str, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(
@@ -152,13 +214,21 @@ fn message<M>(app: &App<M>, status: StatusCode, heading: &str, text: String) -> 
 
 async fn overview<M: ReadModel>(
     State(app): State<Shared<M>>,
+    uri: Uri,
     Query(q): Query<OverviewQuery>,
 ) -> Response {
     let snap = app.model.snapshot().await;
-    page(
-        StatusCode::OK,
-        Overview::build(&snap.slos, snap.warnings, &q, &app.config).render(),
-    )
+    let key = uri.to_string();
+    if let Some(hit) = app.pages.get(&key, snap.version) {
+        return hit.response();
+    }
+    match Overview::build(&snap.slos, snap.warnings, &q, &app.config).render() {
+        Ok(html) => app
+            .pages
+            .put(key, snap.version, html, "text/html; charset=utf-8")
+            .response(),
+        Err(e) => page(StatusCode::OK, Err(e)),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,16 +293,27 @@ fn json_error(status: StatusCode, message: String) -> Response {
 
 async fn api_list<M: ReadModel>(
     State(app): State<Shared<M>>,
+    uri: Uri,
     Query(q): Query<OverviewQuery>,
 ) -> Response {
     let snap = app.model.snapshot().await;
+    let key = uri.to_string();
+    if let Some(hit) = app.pages.get(&key, snap.version) {
+        return hit.response();
+    }
     let items: Vec<&SloView> = select(&snap.slos, &q);
-    axum::Json(serde_json::json!({
+    let body = serde_json::json!({
         "items": items,
         "total": snap.slos.len(),
         "warnings": snap.warnings,
-    }))
-    .into_response()
+    });
+    match serde_json::to_string(&body) {
+        Ok(json) => app
+            .pages
+            .put(key, snap.version, json, "application/json")
+            .response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn api_one<M: ReadModel>(
@@ -347,39 +428,61 @@ async fn observe<M: ReadModel>(State(app): State<Shared<M>>, req: Request, next:
     res
 }
 
+/// A weak ETag of a body.
+fn etag_of(bytes: &[u8]) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    format!("W/\"{:016x}\"", h.finish())
+}
+
+/// Whether an If-None-Match value names `tag` (weak comparison).
+fn matches(wanted: Option<&HeaderValue>, tag: &str) -> bool {
+    wanted.and_then(|w| w.to_str().ok()).is_some_and(|w| {
+        w.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/")
+        })
+    })
+}
+
+fn not_modified(mut parts: axum::http::response::Parts) -> Response {
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.status = StatusCode::NOT_MODIFIED;
+    Response::from_parts(parts, Body::empty())
+}
+
 /// A weak ETag over the uncompressed body, and 304 when the client has it.
+/// Cached pages come with their ETag already.
 async fn etag(req: Request, next: Next) -> Response {
     let cacheable = req.method() == Method::GET || req.method() == Method::HEAD;
     let wanted = req.headers().get(header::IF_NONE_MATCH).cloned();
     let res = next.run(req).await;
-    if !cacheable || res.status() != StatusCode::OK || res.headers().contains_key(header::ETAG) {
+    if !cacheable || res.status() != StatusCode::OK {
+        return res;
+    }
+    if let Some(tag) = res
+        .headers()
+        .get(header::ETAG)
+        .and_then(|t| t.to_str().ok())
+    {
+        if matches(wanted.as_ref(), tag) {
+            return not_modified(res.into_parts().0);
+        }
         return res;
     }
     let (mut parts, body) = res.into_parts();
     let Ok(bytes) = to_bytes(body, ETAG_LIMIT).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "response too large").into_response();
     };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    let tag = format!("W/\"{:016x}\"", h.finish());
+    let tag = etag_of(&bytes);
     let Ok(value) = HeaderValue::from_str(&tag) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    let matches = wanted
-        .as_ref()
-        .and_then(|w| w.to_str().ok())
-        .is_some_and(|w| {
-            w.split(',').any(|t| {
-                let t = t.trim();
-                t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/")
-            })
-        });
+    let matches = matches(wanted.as_ref(), &tag);
     parts.headers.insert(header::ETAG, value);
     if matches {
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.remove(header::CONTENT_TYPE);
-        parts.status = StatusCode::NOT_MODIFIED;
-        return Response::from_parts(parts, Body::empty());
+        return not_modified(parts);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

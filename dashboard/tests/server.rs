@@ -66,6 +66,7 @@ fn fixed(slos: Vec<SloView>) -> Fixed {
         snapshot: Snapshot {
             slos: Arc::new(slos),
             warnings: Vec::new(),
+            version: 0,
         },
         ..Fixed::default()
     }
@@ -505,4 +506,65 @@ fn serde_yaml_ng_from(s: &str) -> ServiceLevelObjective {
         Ok(slo) => slo.clone(),
         Err(p) => panic!("{p:?}"),
     }
+}
+
+/// A model whose snapshot a test can replace.
+#[derive(Clone, Default)]
+struct Changing(Arc<std::sync::Mutex<Snapshot>>);
+
+impl governor_dashboard::ReadModel for Changing {
+    async fn snapshot(&self) -> Snapshot {
+        self.0.lock().unwrap().clone()
+    }
+    async fn history(
+        &self,
+        _: &str,
+        _: &str,
+        _: governor_dashboard::Range,
+    ) -> Result<Vec<HistoryPoint>, String> {
+        Ok(Vec::new())
+    }
+    async fn slowest_traces(&self, _: &str, _: &str) -> Result<Vec<TraceRow>, String> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn pages_are_rendered_once_per_snapshot_version() {
+    let model = Changing::default();
+    *model.0.lock().unwrap() = Snapshot {
+        slos: Arc::new(many(3)),
+        warnings: Vec::new(),
+        version: 1,
+    };
+    let app = governor_dashboard::router(model.clone(), Config::default());
+    let fetch = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let tag = res.headers()[header::ETAG].to_str().unwrap().to_string();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (tag, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (tag1, page1) = fetch("/").await;
+    assert_eq!(page1.matches("<tr class=").count(), 3);
+    // Same version: the same page even though the model changed underneath
+    // (a source only changes content together with its version).
+    model.0.lock().unwrap().slos = Arc::new(many(5));
+    let (tag2, page2) = fetch("/").await;
+    assert_eq!(
+        (tag1.as_str(), page1.as_str()),
+        (tag2.as_str(), page2.as_str())
+    );
+    // A new version renders afresh.
+    model.0.lock().unwrap().version = 2;
+    let (tag3, page3) = fetch("/").await;
+    assert_ne!(tag1, tag3);
+    assert_eq!(page3.matches("<tr class=").count(), 5);
+    let (_, json) = fetch("/api/v1/slos").await;
+    assert!(json.contains("\"total\":5"), "{json}");
 }

@@ -370,6 +370,7 @@ impl Demo {
             *snap = Snapshot {
                 slos: Arc::new(views),
                 warnings: Vec::new(),
+                version: snap.version + 1,
             };
         }
     }

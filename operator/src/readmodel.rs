@@ -260,6 +260,7 @@ impl ReadModel for ClusterModel {
         let snap = Snapshot {
             slos: Arc::new(views),
             warnings,
+            version: cached.as_ref().map_or(0, |(_, s)| s.version + 1),
         };
         *cached = Some((Instant::now(), snap.clone()));
         snap
