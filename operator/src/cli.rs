@@ -57,6 +57,23 @@ pub enum Command {
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
+    /// Print the burn-rate alert rules for the SLOs in the files (for GitOps).
+    Rules {
+        /// rules: one Prometheus rule file; prometheusrule or configmap: the objects the operator owns.
+        #[arg(long, value_enum, default_value_t = commands::rules::Output::Rules)]
+        output: commands::rules::Output,
+        /// Prometheus base URL, to check that each latency target is a bucket boundary.
+        #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
+        prometheus: Option<String>,
+        /// Dashboard base URL, linked from every alert.
+        #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
+        dashboard_url: Option<String>,
+        /// Runbook for SLOs whose alerting.runbookUrl is not set.
+        #[arg(long)]
+        runbook_url: Option<String>,
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate {
         /// Files or folders (searched recursively for .yaml, .yml and .json).
@@ -194,6 +211,25 @@ pub fn run(cli: Cli) -> ExitCode {
                 timeout: Duration::from_secs_f64(timeout),
             }))
         }
+        Command::Rules {
+            output,
+            prometheus,
+            dashboard_url,
+            runbook_url,
+            paths,
+        } => block_on(async move {
+            commands::rules::run(
+                commands::rules::Args {
+                    paths,
+                    output,
+                    prometheus,
+                    dashboard_url,
+                    runbook_url,
+                },
+                &mut std::io::stdout(),
+            )
+            .await
+        }),
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),
         Command::Sim {

@@ -11,5 +11,6 @@ pub mod observe;
 pub mod queueing;
 pub mod readmodel;
 pub mod report;
+pub mod rules;
 pub mod sim;
 pub mod telemetry;

@@ -21,3 +21,28 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// Metrics the operator exports; `alerts/governor.rules.yaml` and the
+/// dashboard read them by these names.
+pub mod metrics {
+    pub const RECONCILE_ERRORS: &str = "governor_reconcile_errors_total";
+    pub const QUERIES: &str = "governor_queries_total";
+    pub const QUERY_FAILURES: &str = "governor_query_failures_total";
+    pub const ACTUATION_ERRORS: &str = "governor_actuation_errors_total";
+    /// A state set: 1 for the SLO's current objective state (label `state`).
+    pub const SLO_STATE: &str = "governor_slo_state";
+    pub const SLO_BUDGET_REMAINING: &str = governor_dashboard::model::series::BUDGET_REMAINING;
+    pub const SLO_REPLICAS: &str = governor_dashboard::model::series::REPLICAS;
+    pub const SLO_POOL_SIZE: &str = governor_dashboard::model::series::POOL_SIZE;
+
+    pub const ALL: [&str; 8] = [
+        RECONCILE_ERRORS,
+        QUERIES,
+        QUERY_FAILURES,
+        ACTUATION_ERRORS,
+        SLO_STATE,
+        SLO_BUDGET_REMAINING,
+        SLO_REPLICAS,
+        SLO_POOL_SIZE,
+    ];
+}

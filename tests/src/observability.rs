@@ -92,7 +92,6 @@ impl Prometheus {
         Ok(Self { url, server })
     }
 
-    /// Runs an instant query; returns the `data.result` array.
     /// Requests Prometheus has answered on an API `handler` (e.g.
     /// "/api/v1/query"), from its own /metrics: no scrape needed.
     pub async fn answered(&self, handler: &str) -> crate::Result<f64> {
@@ -108,6 +107,7 @@ impl Prometheus {
             .sum())
     }
 
+    /// Runs an instant query; returns the `data.result` array.
     pub async fn query(&self, promql: &str) -> crate::Result<Vec<serde_json::Value>> {
         let body: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/api/v1/query", self.url))

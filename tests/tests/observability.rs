@@ -2,12 +2,11 @@
 //! a scrape answered by PromQL, an alert delivered to a webhook, a span stored
 //! and returned by Jaeger's query API.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::routing::{get, post};
-use governor_tests::{Alertmanager, Jaeger, Prometheus, wait_until};
+use axum::routing::get;
+use governor_tests::{Alertmanager, Jaeger, Prometheus, Webhook, wait_until};
 
 /// Serves `router` on a free loopback port; returns `host:port`.
 async fn serve(router: Router) -> String {
@@ -56,22 +55,8 @@ async fn prometheus_scrapes_an_exporter_and_answers_promql() {
 
 #[tokio::test]
 async fn alertmanager_delivers_an_alert_to_the_webhook() {
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let sink = received.clone();
-    let webhook = serve(Router::new().route(
-        "/hook",
-        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    ))
-    .await;
-    let am = Alertmanager::start(&format!("http://{webhook}/hook"))
-        .await
-        .unwrap();
+    let webhook = Webhook::start().await.unwrap();
+    let am = Alertmanager::start(&webhook.url).await.unwrap();
 
     let alert = serde_json::json!([{
         "labels": {"alertname": "SLOBurnRateHigh", "slo": "roadtrip-api", "severity": "page"},
@@ -85,9 +70,8 @@ async fn alertmanager_delivers_an_alert_to_the_webhook() {
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
 
-    let body = wait_until("the webhook call", Duration::from_secs(30), || {
-        let received = received.clone();
-        async move { received.lock().unwrap().first().cloned() }
+    let body = wait_until("the webhook call", Duration::from_secs(30), || async {
+        webhook.received().first().map(|r| r.1.clone())
     })
     .await
     .unwrap();

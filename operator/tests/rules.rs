@@ -1,0 +1,436 @@
+//! Burn-rate rules with the real tools: promtool checks every rule file,
+//! promtool unit tests prove each tier fires, resolves and stays quiet, and a
+//! real Prometheus pages through a real Alertmanager during a simulated breach.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use governor::rules::{self, Generated, Options, RuleFile, Unchecked};
+use governor_crds::ServiceLevelObjective;
+use governor_crds::manifest::parse_documents;
+use governor_tests::{Alertmanager, Prometheus, Webhook, repo_root, tools, wait_until};
+use serde_json::json;
+
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(tools::tool("promtool").unwrap())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn governor(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_governor"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, yaml, notes) = governor(&["rules", repo_root().join("examples").to_str().unwrap()]);
+    assert_eq!(code, 0, "{notes}");
+    let generated = dir.path().join("examples.rules.yaml");
+    std::fs::write(&generated, &yaml).unwrap();
+    let alerts = repo_root().join("alerts");
+    let (ok, out) = promtool(
+        &[
+            "check",
+            "rules",
+            alerts.join("governor.rules.yaml").to_str().unwrap(),
+            generated.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = promtool(&["test", "rules", "governor.test.yaml"], &alerts);
+    assert!(ok, "{out}");
+
+    // Rules per objective, against Sloth's 17.
+    let file: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for group in file["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let key = format!(
+                "{} {}",
+                group["name"].as_str().unwrap(),
+                rule["labels"]["objective"].as_str().unwrap()
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+    }
+    println!("rules per objective: {counts:#?}");
+    assert!(!counts.is_empty());
+    assert!(counts.values().all(|n| *n <= 17), "{counts:?}");
+
+    // Every Governor metric the alerts read is one the operator declares.
+    let text = std::fs::read_to_string(alerts.join("governor.rules.yaml")).unwrap();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("governor_") {
+            assert!(
+                governor::telemetry::metrics::ALL.contains(&word),
+                "alerts read {word}, which the operator does not declare"
+            );
+        }
+    }
+
+    // The objects the operator would own parse and name their owner kind.
+    for (output, kind) in [
+        ("prometheusrule", "PrometheusRule"),
+        ("configmap", "ConfigMap"),
+    ] {
+        let (code, yaml, _) = governor(&[
+            "rules",
+            "--output",
+            output,
+            repo_root().join("examples/api.yaml").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(v["kind"], kind);
+        assert_eq!(v["metadata"]["name"], "roadtrip-api-slo-rules");
+    }
+}
+
+const CHECKOUT: &str = r#"
+apiVersion: governor.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: checkout, namespace: shop}
+spec:
+  service: checkout
+  targetRef: {name: checkout}
+  objectives:
+    latency: {p99: 100ms}
+    window: 30d
+  alerting:
+    minRequestRate: 1
+    labels: {team: payments}
+"#;
+
+fn slo(text: &str) -> ServiceLevelObjective {
+    match &parse_documents(text)[0].result {
+        Ok(s) => s.clone(),
+        Err(p) => panic!("{p:?}"),
+    }
+}
+
+fn rule_file(generated: &Generated) -> RuleFile {
+    RuleFile {
+        groups: vec![generated.group.clone().expect("a group")],
+    }
+}
+
+/// The labels and annotations promtool should see on an alert whose value renders as `value`.
+fn expected(generated: &Generated, alert: &str, value: &str) -> serde_json::Value {
+    let rule = generated
+        .group
+        .as_ref()
+        .unwrap()
+        .rules
+        .iter()
+        .find(|r| r.alert.as_deref() == Some(alert))
+        .unwrap();
+    let annotations: std::collections::BTreeMap<String, String> = rule
+        .annotations
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.replace("{{ $value | humanizePercentage }}", value),
+            )
+        })
+        .collect();
+    json!({"exp_labels": rule.labels, "exp_annotations": annotations})
+}
+
+/// Writes the rules and a promtool test of them; returns the test file.
+fn unit_test(dir: &Path, generated: &Generated) -> PathBuf {
+    std::fs::write(
+        dir.join("slo.rules.yaml"),
+        rules::to_yaml(&rule_file(generated)).unwrap(),
+    )
+    .unwrap();
+    let count = "http_server_request_duration_seconds_count{service=\"checkout\", http_response_status_code=\"200\"}";
+    let fast = "http_server_request_duration_seconds_bucket{service=\"checkout\", http_response_status_code=\"200\", le=\"0.1\"}";
+    let page = |value| expected(generated, rules::PAGE_ALERT, value);
+    let ticket = |value| expected(generated, rules::TICKET_ALERT, value);
+    let test = json!({
+        "rule_files": ["slo.rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "name": "a fast burn pages, and resolves once the short windows are clean",
+                "interval": "1m",
+                "input_series": [
+                    // 10 requests per second; all slow for 70 minutes, then all fast.
+                    {"series": count, "values": "0+600x240"},
+                    {"series": fast, "values": "0x70 0+600x170"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "65m", "alertname": rules::PAGE_ALERT, "exp_alerts": [page("100%")]},
+                    {"eval_time": "110m", "alertname": rules::PAGE_ALERT},
+                ],
+            },
+            {
+                "name": "a slow burn files a ticket without paging, and the ticket resolves",
+                "interval": "1m",
+                "input_series": [
+                    // 5 % slow against 1 % allowed for 4 hours (a 5x burn), then clean.
+                    {"series": count, "values": "0+600x600"},
+                    {"series": fast, "values": "0+570x240 137400+600x360"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3h", "alertname": rules::PAGE_ALERT},
+                    {"eval_time": "3h", "alertname": rules::TICKET_ALERT, "exp_alerts": [ticket("5%")]},
+                    {"eval_time": "10h", "alertname": rules::TICKET_ALERT},
+                ],
+            },
+            {
+                "name": "quiet under the minimum request rate",
+                "interval": "1m",
+                "input_series": [
+                    // Half a request per second, every one slow.
+                    {"series": count, "values": "0+30x120"},
+                    {"series": fast, "values": "0x120"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "30m", "alertname": rules::PAGE_ALERT},
+                    {"eval_time": "90m", "alertname": rules::TICKET_ALERT},
+                ],
+            },
+        ],
+    });
+    let path = dir.join("slo.test.yaml");
+    std::fs::write(&path, serde_yaml_ng::to_string(&test).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn promtool_unit_tests_prove_each_tier_fires_resolves_and_stays_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rules::generate(&slo(CHECKOUT), &Options::default(), &Unchecked).unwrap();
+    let group = generated.group.as_ref().unwrap();
+    println!(
+        "rules per objective: {:?}",
+        rules::rules_per_objective(group)
+    );
+    let test = unit_test(dir.path(), &generated);
+    let (ok, out) = promtool(&["test", "rules", test.to_str().unwrap()], dir.path());
+    assert!(ok, "{out}");
+
+    // The same tests against rules without the request-rate gate fail: the
+    // quiet case is really tested.
+    let ungated = slo(&CHECKOUT.replace("minRequestRate: 1", "minRequestRate: 0"));
+    let generated = rules::generate(&ungated, &Options::default(), &Unchecked).unwrap();
+    let test = unit_test(dir.path(), &generated);
+    let (ok, out) = promtool(&["test", "rules", test.to_str().unwrap()], dir.path());
+    assert!(!ok, "the ungated rules passed the quiet test:\n{out}");
+    assert!(
+        out.contains("quiet under the minimum request rate"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_burn_just_over_the_page_rate_pages_within_five_minutes_on_a_one_day_slo() {
+    // Scaled to a one-day window the page pair is 2m/1m, so a 15x burn (15 %
+    // slow against 1 %) that starts at minute 10 pages by minute 13.
+    let dir = tempfile::tempdir().unwrap();
+    let day = slo(&CHECKOUT.replace("window: 30d", "window: 1d"));
+    let generated = rules::generate(&day, &Options::default(), &Unchecked).unwrap();
+    std::fs::write(
+        dir.path().join("day.rules.yaml"),
+        rules::to_yaml(&rule_file(&generated)).unwrap(),
+    )
+    .unwrap();
+    let test = json!({
+        "rule_files": ["day.rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "name": "15x burn from minute 10",
+            "interval": "1m",
+            "input_series": [
+                {"series": "http_server_request_duration_seconds_count{service=\"checkout\"}", "values": "0+600x30"},
+                {"series": "http_server_request_duration_seconds_bucket{service=\"checkout\", le=\"0.1\"}", "values": "0+600x10 6000+510x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": rules::PAGE_ALERT},
+                {"eval_time": "13m", "alertname": rules::PAGE_ALERT, "exp_alerts": [expected(&generated, rules::PAGE_ALERT, "15%")]},
+            ],
+        }],
+    });
+    std::fs::write(
+        dir.path().join("day.test.yaml"),
+        serde_yaml_ng::to_string(&test).unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = promtool(&["test", "rules", "day.test.yaml"], dir.path());
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn hostile_names_stay_inside_their_labels_and_annotations() {
+    let hostile = slo(&CHECKOUT.replace(
+        "service: checkout",
+        "service: \"check\\\"out\\\\ {{ .Labels }} \\n}\"",
+    ));
+    let generated = rules::generate(&hostile, &Options::default(), &Unchecked).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.rules.yaml");
+    std::fs::write(&path, rules::to_yaml(&rule_file(&generated)).unwrap()).unwrap();
+    let (ok, out) = promtool(&["check", "rules", path.to_str().unwrap()], dir.path());
+    assert!(ok, "{out}");
+    for rule in &generated.group.unwrap().rules {
+        for (k, v) in &rule.annotations {
+            assert!(
+                !v.contains("{{ .Labels }}"),
+                "a template action survived in {k}: {v}"
+            );
+        }
+    }
+}
+
+/// flash-crowd's load steps from 100 to 500 rps at this simulated second.
+const LOAD_STEP: f64 = 600.0;
+const SPEED: f64 = 10.0;
+
+#[tokio::test]
+async fn a_fast_burn_pages_through_alertmanager() {
+    let webhook = Webhook::start().await.unwrap();
+    let am = Alertmanager::start(&webhook.url).await.unwrap();
+    // flash-crowd: 100 rps for 10 simulated minutes, then 500 rps on the two
+    // fixed replicas. At 10x, the burn starts about 60 s in.
+    let (_sim, sim_addr) = common::start_sim(&["--scenario", "flash-crowd", "--speed", "10"]).await;
+    let rules_dir = tempfile::tempdir().unwrap();
+    let glob = rules_dir.path().join("*.rules.yaml");
+    let prom = Prometheus::start_with(std::slice::from_ref(&sim_addr), &[glob], Some(&am.url))
+        .await
+        .unwrap();
+
+    // A one-day SLO shortens time: the page windows scale from 1h/5m to 2m/1m.
+    let dir = tempfile::tempdir().unwrap();
+    let slo_file = dir.path().join("svc.yaml");
+    std::fs::write(
+        &slo_file,
+        "apiVersion: governor.dev/v1alpha1\nkind: ServiceLevelObjective\n\
+         metadata: {name: svc-0, namespace: e2e}\n\
+         spec:\n  service: svc-0\n  targetRef: {name: svc-0}\n\
+         \x20 objectives:\n    latency: {p99: 100ms}\n    window: 1d\n\
+         \x20 alerting: {minRequestRate: 1, ticket: false}\n",
+    )
+    .unwrap();
+    common::wait_for_reading(&prom.url, &slo_file, "svc-0", "/observation/latency/p99").await;
+
+    // Bucket boundaries checked against the live series: 100ms is one.
+    let (code, yaml, notes) = governor(&[
+        "rules",
+        "--prometheus",
+        &prom.url,
+        slo_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{notes}");
+    assert!(!notes.contains("not checked"), "{notes}");
+    assert!(yaml.contains("le=\"0.1\""));
+    // 110ms is not: the nearest boundary is named, and refused without allowNearestBucket.
+    let odd = dir.path().join("odd.yaml");
+    std::fs::write(
+        &odd,
+        std::fs::read_to_string(&slo_file)
+            .unwrap()
+            .replace("p99: 100ms", "p99: 110ms"),
+    )
+    .unwrap();
+    let (code, _, problems) =
+        governor(&["rules", "--prometheus", &prom.url, odd.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        problems.contains("objectives.latency.p99") && problems.contains("nearest is le=\"0.1\""),
+        "{problems}"
+    );
+
+    std::fs::write(rules_dir.path().join("svc.rules.yaml"), &yaml).unwrap();
+    let reload = reqwest::Client::new()
+        .post(format!("{}/-/reload", prom.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(reload.status().is_success());
+    wait_until("the rules to load", Duration::from_secs(30), || async {
+        let v: serde_json::Value = reqwest::get(format!("{}/api/v1/rules", prom.url))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (!v["data"]["groups"].as_array()?.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The rules are in place before the burn: the load step is still ahead.
+    let sim_time = common::truth(&sim_addr, 5).await[0]["sim_time"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        sim_time < LOAD_STEP,
+        "the burn began before the rules loaded ({sim_time} s)"
+    );
+    let page = wait_until("the page", Duration::from_secs(300), || async {
+        webhook.received().into_iter().find_map(|(at, body)| {
+            let alert = body["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == rules::PAGE_ALERT && a["status"] == "firing")?
+                .clone();
+            Some((at, alert))
+        })
+    })
+    .await
+    .unwrap();
+    // When the load stepped up, in wall-clock time, from the simulated clock.
+    let now_sim = common::truth(&sim_addr, 5).await[0]["sim_time"]
+        .as_f64()
+        .unwrap();
+    let step_at = Instant::now() - Duration::from_secs_f64((now_sim - LOAD_STEP) / SPEED);
+    let after = page.0.saturating_duration_since(step_at);
+    let burn = prom
+        .query("max(slo:sli_error:ratio_rate2m / on (namespace, slo, objective) slo:error_budget:ratio)")
+        .await
+        .unwrap();
+    println!(
+        "burn rate over the page's long window now: {}",
+        burn[0]["value"][1]
+    );
+    println!(
+        "page delivered {:.0} s after the load step that starts the burn",
+        after.as_secs_f64()
+    );
+    assert!(after < Duration::from_secs(300));
+    let labels = &page.1["labels"];
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["tier"], "page");
+    assert_eq!(labels["slo"], "svc-0");
+    assert_eq!(labels["namespace"], "e2e");
+    assert_eq!(labels["objective"], "latency-p99");
+    assert!(
+        page.1["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .contains("#errorbudgetburnpage")
+    );
+}
