@@ -408,14 +408,6 @@ async fn a_fast_burn_pages_through_alertmanager() {
         .unwrap();
     let step_at = Instant::now() - Duration::from_secs_f64((now_sim - LOAD_STEP) / SPEED);
     let after = page.0.saturating_duration_since(step_at);
-    let burn = prom
-        .query("max(slo:sli_error:ratio_rate2m / on (namespace, slo, objective) slo:error_budget:ratio)")
-        .await
-        .unwrap();
-    println!(
-        "burn rate over the page's long window now: {}",
-        burn[0]["value"][1]
-    );
     println!(
         "page delivered {:.0} s after the load step that starts the burn",
         after.as_secs_f64()
