@@ -71,7 +71,14 @@ pub enum Command {
         /// Runbook for SLOs whose alerting.runbookUrl is not set.
         #[arg(long)]
         runbook_url: Option<String>,
-        #[arg(required = true, value_name = "FILE|DIR")]
+        /// Instead of printing, apply the rules of the cluster's SLOs (KUBECONFIG): a
+        /// PrometheusRule per SLO when the CRD exists, else a ConfigMap; owned by the SLO.
+        #[arg(long, conflicts_with = "paths")]
+        apply: bool,
+        /// With --apply: only this namespace's SLOs.
+        #[arg(long, requires = "apply")]
+        namespace: Option<String>,
+        #[arg(required_unless_present = "apply", value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
@@ -216,19 +223,22 @@ pub fn run(cli: Cli) -> ExitCode {
             prometheus,
             dashboard_url,
             runbook_url,
+            apply,
+            namespace,
             paths,
         } => block_on(async move {
-            commands::rules::run(
-                commands::rules::Args {
-                    paths,
-                    output,
-                    prometheus,
-                    dashboard_url,
-                    runbook_url,
-                },
-                &mut std::io::stdout(),
-            )
-            .await
+            let args = commands::rules::Args {
+                paths,
+                output,
+                prometheus,
+                dashboard_url,
+                runbook_url,
+            };
+            if apply {
+                commands::rules::apply(args, namespace).await
+            } else {
+                commands::rules::run(args, &mut std::io::stdout()).await
+            }
         }),
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),

@@ -605,3 +605,112 @@ mod tests {
         assert_eq!(literal("a{{ .x }}"), "a{{ \"{{\" }} .x }}");
     }
 }
+
+/// Where an SLO's rules went when applied to a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    PrometheusRule(String),
+    ConfigMap(String),
+    /// Alerting is off or no objective can be alerted on; stale rules were removed.
+    Nothing,
+}
+
+/// Whether the cluster serves prometheus-operator's PrometheusRule.
+pub async fn has_prometheus_rule(client: &kube::Client) -> Result<bool, kube::Error> {
+    match client
+        .list_api_group_resources("monitoring.coreos.com/v1")
+        .await
+    {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == "prometheusrules")),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn prometheus_rule_resource() -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
+        "prometheusrules",
+    )
+}
+
+/// Applies one SLO's rules (server-side apply, field manager `governor`): a
+/// PrometheusRule when the cluster has the CRD, otherwise a ConfigMap; both
+/// owned by the SLO, and the other kind removed if Governor left one earlier.
+pub async fn apply(
+    client: &kube::Client,
+    slo: &ServiceLevelObjective,
+    group: Option<&RuleGroup>,
+    prometheus_operator: bool,
+) -> Result<Applied, String> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+
+    let namespace = slo
+        .metadata
+        .namespace
+        .clone()
+        .ok_or("the SLO has no namespace")?;
+    let name = format!(
+        "{}-slo-rules",
+        slo.metadata.name.clone().ok_or("the SLO has no name")?
+    );
+    let params = PatchParams::apply("governor").force();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let rules_api: Option<Api<DynamicObject>> = prometheus_operator
+        .then(|| Api::namespaced_with(client.clone(), &namespace, &prometheus_rule_resource()));
+    let explain = |what: &str, e: kube::Error| match e {
+        kube::Error::Api(s) => format!("{what} {namespace}/{name}: {} ({})", s.message, s.reason),
+        other => format!("{what} {namespace}/{name}: {other}"),
+    };
+    // Only what Governor created is removed.
+    let remove_config_map = async {
+        match config_maps.get_opt(&name).await {
+            Ok(Some(cm))
+                if cm
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+                    .is_some_and(|v| v == "governor") =>
+            {
+                config_maps
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| explain("deleting ConfigMap", e))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(explain("reading ConfigMap", e)),
+        }
+    };
+    let Some(group) = group else {
+        remove_config_map.await?;
+        if let Some(api) = &rules_api {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(explain("deleting PrometheusRule", e)),
+            }
+        }
+        return Ok(Applied::Nothing);
+    };
+    match rules_api {
+        Some(api) => {
+            let object = prometheus_rule(slo, group);
+            api.patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|e| explain("applying PrometheusRule", e))?;
+            remove_config_map.await?;
+            Ok(Applied::PrometheusRule(name.clone()))
+        }
+        None => {
+            let object = config_map(slo, group)?;
+            config_maps
+                .patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|e| explain("applying ConfigMap", e))?;
+            Ok(Applied::ConfigMap(name.clone()))
+        }
+    }
+}

@@ -177,3 +177,91 @@ pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// `--apply`: the rules of every SLO in the cluster (or one namespace), applied.
+pub async fn apply(args: Args, namespace: Option<String>) -> ExitCode {
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "governor rules --apply: no Kubernetes API ({e}); set KUBECONFIG or run in a cluster"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let api: kube::Api<ServiceLevelObjective> = match &namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    let slos = match api.list(&Default::default()).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            eprintln!("governor rules --apply: listing ServiceLevelObjectives: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let prometheus_operator = match rules::has_prometheus_rule(&client).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("governor rules --apply: discovering monitoring.coreos.com: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let named: Vec<(String, ServiceLevelObjective)> = slos
+        .into_iter()
+        .map(|s| (String::from("cluster"), s))
+        .collect();
+    let known = match &args.prometheus {
+        Some(url) => match boundaries(url, &named).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("governor rules --apply: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let buckets: &dyn Buckets = match &known {
+        Some(k) => k,
+        None => &Unchecked,
+    };
+    let opts = Options {
+        dashboard_url: args.dashboard_url.clone(),
+        default_runbook_url: args.runbook_url.clone(),
+    };
+    let mut failed = false;
+    for (_, slo) in &named {
+        let object = format!(
+            "{}/{}",
+            slo.metadata.namespace.as_deref().unwrap_or_default(),
+            slo.metadata.name.as_deref().unwrap_or_default()
+        );
+        let generated = match rules::generate(slo, &opts, buckets) {
+            Ok(g) => g,
+            Err(problems) => {
+                failed = true;
+                for p in problems {
+                    eprintln!("{object}: {p}");
+                }
+                continue;
+            }
+        };
+        for note in &generated.notes {
+            eprintln!("{object}: note: {note}");
+        }
+        match rules::apply(&client, slo, generated.group.as_ref(), prometheus_operator).await {
+            Ok(rules::Applied::PrometheusRule(n)) => println!("{object}: PrometheusRule {n}"),
+            Ok(rules::Applied::ConfigMap(n)) => println!("{object}: ConfigMap {n}"),
+            Ok(rules::Applied::Nothing) => println!("{object}: no rules"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{object}: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
