@@ -20,26 +20,48 @@ pub trait Port {
     fn warm_up(&mut self) -> Result<(), Self::Error>;
 }
 
-/// Applies `req` in the order that keeps replicas x pool within the budget at
-/// every step: a smaller pool before more replicas, a larger pool after fewer.
-/// Stops at the first error, so a later step never runs on a failed earlier one.
-pub fn apply<P: Port>(port: &mut P, req: Request) -> Result<(), P::Error> {
-    let current = port.pool_size();
-    let shrink = req.pool_size.filter(|p| current.is_none_or(|c| *p < c));
+/// One change, in the order it must be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    PoolSize(u32),
+    Replicas(u32),
+    WarmUp,
+}
+
+/// The steps of `req` in the order that keeps replicas x pool within the budget
+/// at every step: a smaller pool before more replicas, a larger pool after fewer.
+pub fn steps(req: Request, current_pool: Option<u32>) -> Vec<Step> {
+    let mut out = Vec::new();
+    let shrink = req
+        .pool_size
+        .filter(|p| current_pool.is_none_or(|c| *p < c));
     if let Some(p) = shrink {
-        port.set_pool_size(p)?;
+        out.push(Step::PoolSize(p));
     }
     if let Some(n) = req.replicas {
-        port.set_replicas(n)?;
+        out.push(Step::Replicas(n));
     }
     if let Some(p) = req
         .pool_size
-        .filter(|p| shrink.is_none() && current != Some(*p))
+        .filter(|p| shrink.is_none() && current_pool != Some(*p))
     {
-        port.set_pool_size(p)?;
+        out.push(Step::PoolSize(p));
     }
     if req.warm_up {
-        port.warm_up()?;
+        out.push(Step::WarmUp);
+    }
+    out
+}
+
+/// Applies `req` through `port` step by step; stops at the first error, so a
+/// later step never runs on a failed earlier one.
+pub fn apply<P: Port>(port: &mut P, req: Request) -> Result<(), P::Error> {
+    for step in steps(req, port.pool_size()) {
+        match step {
+            Step::PoolSize(p) => port.set_pool_size(p)?,
+            Step::Replicas(n) => port.set_replicas(n)?,
+            Step::WarmUp => port.warm_up()?,
+        }
     }
     Ok(())
 }

@@ -81,6 +81,38 @@ pub enum Command {
         #[arg(required_unless_present = "apply", value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
+    /// Run the operator: observe, decide, act and report for every SLO in the cluster.
+    Operator {
+        /// Prometheus base URL.
+        #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
+        prometheus: String,
+        /// Jaeger query base URL, for SLOs whose latency comes from traces.
+        #[arg(long, env = "GOVERNOR_JAEGER_URL")]
+        jaeger: Option<String>,
+        /// How often every SLO's signals are read, in one batched cycle.
+        #[arg(long, default_value = "15s")]
+        observe_interval: governor_crds::Duration,
+        /// Timeout per query, seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Namespace of the leader-election Lease (the operator's own).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "governor")]
+        lease_namespace: String,
+        #[arg(long, default_value = "governor-operator")]
+        lease_name: String,
+        /// This replica's identity in the Lease (default: hostname and pid).
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        /// A leader that stops renewing loses the Lease after this long.
+        #[arg(long, default_value = "15s")]
+        lease_duration: governor_crds::Duration,
+        /// Where /metrics, /healthz and /readyz listen.
+        #[arg(long, default_value = "0.0.0.0:9090")]
+        metrics_listen: SocketAddr,
+        /// Dashboard base URL, linked from the generated alerts.
+        #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
+        dashboard_url: Option<String>,
+    },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate {
         /// Files or folders (searched recursively for .yaml, .yml and .json).
@@ -240,6 +272,41 @@ pub fn run(cli: Cli) -> ExitCode {
                 commands::rules::run(args, &mut std::io::stdout()).await
             }
         }),
+        Command::Operator {
+            prometheus,
+            jaeger,
+            observe_interval,
+            timeout,
+            lease_namespace,
+            lease_name,
+            identity,
+            lease_duration,
+            metrics_listen,
+            dashboard_url,
+        } => {
+            if !(timeout.is_finite() && timeout > 0.0 && timeout <= 600.0) {
+                eprintln!("governor operator: --timeout must be in (0, 600] seconds");
+                return ExitCode::from(2);
+            }
+            if observe_interval.as_secs_f64() < 1.0 || lease_duration.as_secs_f64() < 2.0 {
+                eprintln!(
+                    "governor operator: --observe-interval must be at least 1s and --lease-duration at least 2s"
+                );
+                return ExitCode::from(2);
+            }
+            block_on(commands::operator::run(commands::operator::Args {
+                prometheus,
+                jaeger,
+                observe_interval: observe_interval.std(),
+                timeout: Duration::from_secs_f64(timeout),
+                lease_namespace,
+                lease_name,
+                identity,
+                lease_duration: lease_duration.std(),
+                metrics_listen,
+                dashboard_url,
+            }))
+        }
         Command::Validate { paths } => commands::validate::run(&paths, &mut std::io::stdout()),
         Command::Crdgen { out, stdout, check } => commands::crdgen::run(&out, stdout, check),
         Command::Sim {

@@ -4,6 +4,7 @@
 pub mod actuate;
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod decide;
 pub mod demo;
 pub mod model;

@@ -32,7 +32,8 @@ fn latency(v: Option<f64>) -> Option<Latency> {
         .map(|s| Latency(std::time::Duration::from_secs_f64(s)))
 }
 
-fn truncate(s: &str) -> String {
+/// `s` cut to the CRD's and Events' 1024-byte limit.
+pub fn truncate_note(s: &str) -> String {
     if s.len() <= REASON_LIMIT {
         return s.to_string();
     }
@@ -61,7 +62,7 @@ fn condition(
         type_: kind.to_string(),
         status,
         reason: reason.to_string(),
-        message: truncate(&message),
+        message: truncate_note(&message),
         last_transition_time: since,
         observed_generation: p.generation,
     }
@@ -164,7 +165,7 @@ pub fn decisions(p: &Pass) -> Vec<Decision> {
         knob,
         from: i32::try_from(from).unwrap_or(i32::MAX),
         to: i32::try_from(to).unwrap_or(i32::MAX),
-        reason: truncate(reason),
+        reason: truncate_note(reason),
         dry_run: p.plan.dry_run,
     };
     if let Some(c) = &p.plan.pool_size {

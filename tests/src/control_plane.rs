@@ -163,6 +163,17 @@ impl ControlPlane {
         namespace: &str,
         name: &str,
     ) -> crate::Result<Client> {
+        let token = self.service_account_token(namespace, name).await?;
+        client_for(&self.url, &token).await
+    }
+
+    /// A token of ServiceAccount `namespace/name` (created when missing), for a
+    /// kubeconfig handed to another process.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> crate::Result<String> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         let sa: ServiceAccount =
             serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
@@ -187,7 +198,7 @@ impl ControlPlane {
             .status
             .and_then(|s| s.token)
             .context("TokenRequest answered without a token")?;
-        client_for(&self.url, &token).await
+        Ok(token)
     }
 
     /// Stops kube-apiserver and etcd now.

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use governor_crds::{IndicatorSource, ServiceLevelObjective};
+use governor_crds::ServiceLevelObjective;
 use serde_json::json;
 
 use crate::observe::jaeger::JaegerSource;
@@ -76,43 +76,8 @@ pub async fn run(args: Args) -> ExitCode {
         }
     };
     let started = Instant::now();
-    let specs: Vec<_> = slos.iter().map(|s| &s.spec).collect();
-    let mut cycle = source.observe(&specs).await;
-    let now_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    for (slo, reading) in slos.iter().zip(cycle.readings.iter_mut()) {
-        if slo.spec.indicators.source != IndicatorSource::Jaeger {
-            continue;
-        }
-        let j = slo.spec.indicators.jaeger.as_ref();
-        let service = j
-            .and_then(|j| j.service.clone())
-            .unwrap_or_else(|| slo.spec.service.clone());
-        let operation = j.and_then(|j| j.operation.clone());
-        match &jaeger {
-            None => {
-                reading.missing.insert(
-                    "latency".into(),
-                    "indicators.source is jaeger: pass --jaeger URL".into(),
-                );
-            }
-            Some(source) => match source
-                .percentiles(
-                    &service,
-                    operation.as_deref(),
-                    Duration::from_secs(60),
-                    now_us,
-                )
-                .await
-            {
-                Ok(p) => reading.observation.latency = p,
-                Err(e) => {
-                    reading.missing.insert("latency".into(), e.to_string());
-                }
-            },
-        }
-    }
+    let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
+    let cycle = crate::observe::cycle(&source, jaeger.as_ref(), &refs).await;
     let rows: Vec<serde_json::Value> = slos
         .iter()
         .zip(&cycle.readings)

@@ -30,10 +30,58 @@ pub struct TruthQuery {
     window: Option<f64>,
 }
 
+/// A change to one simulated service, as a workload controller would make it.
+#[derive(serde::Deserialize)]
+pub struct Control {
+    service: String,
+    replicas: Option<u32>,
+    pool_size: Option<u32>,
+    #[serde(default)]
+    warm_up: bool,
+}
+
 pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
     let metrics = services.clone();
     let native = services.clone();
+    let control = services.clone();
     Router::new()
+        .route(
+            "/control",
+            axum::routing::post(move |axum::Json(c): axum::Json<Control>| {
+                let result =
+                    control
+                        .lock()
+                        .map_err(|_| "poisoned".to_string())
+                        .and_then(|mut all| {
+                            let s = all
+                                .iter_mut()
+                                .find(|s| s.name == c.service)
+                                .ok_or_else(|| format!("no simulated service {:?}", c.service))?;
+                            let request = crate::actuate::Request {
+                                replicas: c
+                                    .replicas
+                                    .filter(|r| *r != s.sim.replicas())
+                                    .map(|r| r.clamp(1, 1000)),
+                                pool_size: c.pool_size.map(|p| p.clamp(1, 10_000)),
+                                warm_up: c.warm_up,
+                            };
+                            let _ = crate::actuate::apply(
+                                &mut crate::sim::engine::SimPort {
+                                    sim: &mut s.sim,
+                                    instant: false,
+                                },
+                                request,
+                            );
+                            Ok(())
+                        });
+                async move {
+                    match result {
+                        Ok(()) => (axum::http::StatusCode::OK, "ok".to_string()),
+                        Err(e) => (axum::http::StatusCode::NOT_FOUND, e),
+                    }
+                }
+            }),
+        )
         .route(
             "/metrics/native",
             get(move || {

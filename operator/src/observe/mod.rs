@@ -5,6 +5,9 @@ pub mod jaeger;
 pub mod prometheus;
 pub mod queries;
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use governor_crds::{IndicatorSource, ServiceLevelObjective};
 use serde::Serialize;
 
 /// Latency percentiles in seconds.
@@ -89,4 +92,53 @@ impl Observation {
         o.cpu_utilization = clean(o.cpu_utilization);
         o
     }
+}
+
+/// One observation cycle for `slos`: the batched Prometheus plan, then trace
+/// latency from Jaeger for the SLOs whose `indicators.source` is jaeger.
+pub async fn cycle(
+    source: &prometheus::PrometheusSource,
+    jaeger: Option<&jaeger::JaegerSource>,
+    slos: &[&ServiceLevelObjective],
+) -> prometheus::Cycle {
+    let specs: Vec<_> = slos.iter().map(|s| &s.spec).collect();
+    let mut cycle = source.observe(&specs).await;
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    for (i, slo) in slos.iter().enumerate().take(cycle.readings.len()) {
+        if slo.spec.indicators.source != IndicatorSource::Jaeger {
+            continue;
+        }
+        let j = slo.spec.indicators.jaeger.as_ref();
+        let service = j
+            .and_then(|j| j.service.clone())
+            .unwrap_or_else(|| slo.spec.service.clone());
+        let operation = j.and_then(|j| j.operation.clone());
+        match jaeger {
+            None => {
+                cycle.readings[i].missing.insert(
+                    "latency".into(),
+                    "indicators.source is jaeger, and no Jaeger URL is configured".into(),
+                );
+            }
+            Some(source) => match source
+                .percentiles(
+                    &service,
+                    operation.as_deref(),
+                    Duration::from_secs(60),
+                    now_us,
+                )
+                .await
+            {
+                Ok(p) => cycle.readings[i].observation.latency = p,
+                Err(e) => {
+                    cycle.readings[i]
+                        .missing
+                        .insert("latency".into(), e.to_string());
+                }
+            },
+        }
+    }
+    cycle
 }

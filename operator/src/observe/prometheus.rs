@@ -78,12 +78,19 @@ impl PrometheusSource {
     /// `concurrency` at a time.
     pub async fn observe(&self, slos: &[&Spec]) -> Cycle {
         let plan = QueryPlan::build(slos, &self.window);
-        let answers: Vec<(usize, Result<Data, String>)> =
-            futures::stream::iter(plan.queries.iter().enumerate())
-                .map(|(i, q)| async move { (i, self.run(&q.promql).await) })
-                .buffer_unordered(self.concurrency.max(1))
-                .collect()
-                .await;
+        // Owned queries: the closure takes no borrowed argument, so the future
+        // stays Send for spawned tasks.
+        let queries: Vec<(usize, String)> = plan
+            .queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i, q.promql.clone()))
+            .collect();
+        let answers: Vec<(usize, Result<Data, String>)> = futures::stream::iter(queries)
+            .map(|(i, promql)| async move { (i, self.run(&promql).await) })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
         let mut cycle = Cycle {
             readings: vec![Reading::default(); slos.len()],
             queries: plan.queries.len(),

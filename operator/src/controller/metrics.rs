@@ -1,0 +1,163 @@
+//! The operator's own metrics, by the names `telemetry::metrics` declares.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::telemetry::metrics as names;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Category {
+    pub category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Knob {
+    pub knob: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SloKnob {
+    pub namespace: String,
+    pub slo: String,
+    pub knob: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Slo {
+    pub namespace: String,
+    pub slo: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SloState {
+    pub namespace: String,
+    pub slo: String,
+    pub state: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconcile_duration: Histogram,
+    pub reconcile_errors: Family<Category, Counter>,
+    pub decisions: Family<Knob, Counter>,
+    pub queries: Counter,
+    pub query_failures: Counter,
+    pub actuation_errors: Family<SloKnob, Counter>,
+    pub leader: Gauge,
+    pub slo_state: Family<SloState, Gauge>,
+    pub budget: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub replicas: Family<Slo, Gauge>,
+    pub pool_size: Family<Slo, Gauge>,
+}
+
+/// Registers `metric` under a full name: prometheus-client adds `_total` to counters.
+fn strip_total(name: &str) -> &str {
+    name.strip_suffix("_total").unwrap_or(name)
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let reconcile_duration = Histogram::new([
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        let m = Self {
+            reconcile_duration: reconcile_duration.clone(),
+            reconcile_errors: Family::default(),
+            decisions: Family::default(),
+            queries: Counter::default(),
+            query_failures: Counter::default(),
+            actuation_errors: Family::default(),
+            leader: Gauge::default(),
+            slo_state: Family::default(),
+            budget: Family::default(),
+            replicas: Family::default(),
+            pool_size: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "governor_reconcile_duration_seconds",
+            "Time of one reconcile",
+            reconcile_duration,
+        );
+        registry.register(
+            strip_total(names::RECONCILE_ERRORS),
+            "Failed reconciles by category",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "governor_decisions",
+            "Changes decided, by knob",
+            m.decisions.clone(),
+        );
+        registry.register(
+            strip_total(names::QUERIES),
+            "Prometheus and Jaeger queries issued",
+            m.queries.clone(),
+        );
+        registry.register(
+            strip_total(names::QUERY_FAILURES),
+            "Queries that failed or timed out",
+            m.query_failures.clone(),
+        );
+        registry.register(
+            strip_total(names::ACTUATION_ERRORS),
+            "Failed writes to targets, by SLO and knob",
+            m.actuation_errors.clone(),
+        );
+        registry.register(
+            "governor_leader",
+            "1 while this replica holds the lease",
+            m.leader.clone(),
+        );
+        registry.register(
+            names::SLO_STATE,
+            "1 for each SLO's current objective state",
+            m.slo_state.clone(),
+        );
+        registry.register(
+            names::SLO_BUDGET_REMAINING,
+            "Share of the error budget left",
+            m.budget.clone(),
+        );
+        registry.register(
+            names::SLO_REPLICAS,
+            "Replicas of each SLO's target",
+            m.replicas.clone(),
+        );
+        registry.register(
+            names::SLO_POOL_SIZE,
+            "Pool size per replica of each SLO's target",
+            m.pool_size.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn set_state(&self, namespace: &str, slo: &str, state: &str) {
+        for s in ["Met", "AtRisk", "Breached", "Unknown"] {
+            self.slo_state
+                .get_or_create(&SloState {
+                    namespace: namespace.into(),
+                    slo: slo.into(),
+                    state: s.into(),
+                })
+                .set(i64::from(s == state));
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,246 @@
+//! The actuation port over the Kubernetes API: replicas through the target's
+//! scale subresource, the pool size through server-side apply of one ConfigMap
+//! key (and optionally a pod-template annotation), cache warming through a Job
+//! owned by the SLO or HTTP requests.
+
+use std::time::Duration;
+
+use governor_crds::{HttpMethod, ServiceLevelObjective, ServiceLevelObjectiveSpec as Spec};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{
+    ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use super::{Error, MANAGER};
+
+/// Label on every object Governor creates for an SLO.
+pub const SLO_LABEL: &str = "governor.dev/slo";
+/// Pod-template annotation carrying the pool size, when `rollPods` is set.
+pub const POOL_ANNOTATION: &str = "governor.dev/pool-size";
+
+fn api_error(what: &str, e: kube::Error) -> Error {
+    match e {
+        kube::Error::Api(s) => Error::Api(format!("{what}: {} ({})", s.message, s.reason)),
+        other => Error::Api(format!("{what}: {other}")),
+    }
+}
+
+/// The workload an SLO tunes.
+pub struct Target {
+    api: Api<DynamicObject>,
+    /// "Deployment roadtrip/roadtrip-api", for messages.
+    pub describe: String,
+    name: String,
+}
+
+impl Target {
+    /// Resolves `spec.targetRef` to an API resource (well-known kinds without a
+    /// discovery call).
+    pub async fn resolve(client: &Client, namespace: &str, spec: &Spec) -> Result<Self, Error> {
+        let r = &spec.target_ref;
+        let (group, version) = match r.api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), r.api_version.clone()),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, &r.kind);
+        let ar = match (group.as_str(), r.kind.as_str()) {
+            ("apps", "Deployment") => ApiResource::from_gvk_with_plural(&gvk, "deployments"),
+            ("apps", "StatefulSet") => ApiResource::from_gvk_with_plural(&gvk, "statefulsets"),
+            ("apps", "ReplicaSet") => ApiResource::from_gvk_with_plural(&gvk, "replicasets"),
+            _ => match kube::discovery::pinned_kind(client, &gvk).await {
+                Ok((ar, _)) => ar,
+                Err(_) => {
+                    return Err(Error::TargetMissing(format!(
+                        "{} {namespace}/{} (the API server does not serve {}/{})",
+                        r.kind, r.name, r.api_version, r.kind
+                    )));
+                }
+            },
+        };
+        Ok(Self {
+            api: Api::namespaced_with(client.clone(), namespace, &ar),
+            describe: format!("{} {namespace}/{}", r.kind, r.name),
+            name: r.name.clone(),
+        })
+    }
+
+    /// Replicas the workload asks for, from its scale subresource.
+    pub async fn replicas(&self) -> Result<u32, Error> {
+        match self.api.get_scale(&self.name).await {
+            Ok(scale) => Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                Err(Error::TargetMissing(self.describe.clone()))
+            }
+            Err(e) => Err(api_error(
+                &format!("reading the scale of {}", self.describe),
+                e,
+            )),
+        }
+    }
+
+    /// Sets replicas through the scale subresource.
+    pub async fn scale(&self, replicas: u32) -> Result<(), Error> {
+        let params = PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..PatchParams::default()
+        };
+        self.api
+            .patch_scale(
+                &self.name,
+                &params,
+                &Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } })),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error(&format!("scaling {}", self.describe), e))
+    }
+
+    /// The per-replica pool size in the configured ConfigMap key, when set.
+    pub async fn pool_size(
+        &self,
+        client: &Client,
+        namespace: &str,
+        spec: &Spec,
+    ) -> Result<Option<u32>, Error> {
+        let Some(pool) = &spec.connection_pool else {
+            return Ok(None);
+        };
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let cm = api.get_opt(&pool.config_map.name).await.map_err(|e| {
+            api_error(
+                &format!("reading ConfigMap {namespace}/{}", pool.config_map.name),
+                e,
+            )
+        })?;
+        Ok(cm
+            .and_then(|c| c.data)
+            .and_then(|d| d.get(&pool.config_map.key).cloned())
+            .and_then(|v| v.trim().parse::<u32>().ok()))
+    }
+
+    /// Writes the pool size (server-side apply of one key), and stamps the pod
+    /// template when the application cannot reload it.
+    pub async fn set_pool_size(
+        &self,
+        client: &Client,
+        namespace: &str,
+        spec: &Spec,
+        size: u32,
+    ) -> Result<(), Error> {
+        let Some(pool) = &spec.connection_pool else {
+            return Ok(());
+        };
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let patch = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": pool.config_map.name },
+            "data": { pool.config_map.key.clone(): size.to_string() },
+        });
+        api.patch(
+            &pool.config_map.name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|e| {
+            api_error(
+                &format!("writing ConfigMap {namespace}/{}", pool.config_map.name),
+                e,
+            )
+        })?;
+        if pool.roll_pods {
+            let patch = serde_json::json!({
+                "spec": { "template": { "metadata": { "annotations": { POOL_ANNOTATION: size.to_string() } } } }
+            });
+            let params = PatchParams {
+                field_manager: Some(MANAGER.into()),
+                ..PatchParams::default()
+            };
+            self.api
+                .patch(&self.name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(|e| {
+                    api_error(
+                        &format!("annotating the pod template of {}", self.describe),
+                        e,
+                    )
+                })?;
+        }
+        Ok(())
+    }
+}
+
+fn job_running(job: &Job) -> bool {
+    let status = job.status.clone().unwrap_or_default();
+    let finished = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
+    !finished
+}
+
+/// Warms the cache as the SLO says: a Job from its template (owned by the SLO,
+/// with a TTL; never a second while one runs) or HTTP requests.
+pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(), Error> {
+    let Some(action) = slo.spec.cache.as_ref().and_then(|c| c.warm_up.as_ref()) else {
+        return Ok(());
+    };
+    let namespace = slo.namespace().unwrap_or_default();
+    let name = slo.name_any();
+    if let Some(job) = &action.job {
+        let api: Api<Job> = Api::namespaced(client.clone(), &namespace);
+        let existing = api
+            .list(&ListParams::default().labels(&format!("{SLO_LABEL}={name}")))
+            .await
+            .map_err(|e| api_error("listing warm-up Jobs", e))?;
+        if existing.items.iter().any(job_running) {
+            return Ok(());
+        }
+        let mut meta = job.template.metadata.clone().unwrap_or_default();
+        meta.name = None;
+        meta.generate_name = Some(format!(
+            "{}-warm-",
+            name.chars().take(50).collect::<String>()
+        ));
+        meta.namespace = Some(namespace.clone());
+        meta.labels
+            .get_or_insert_with(Default::default)
+            .insert(SLO_LABEL.into(), name.clone());
+        meta.owner_references = slo.controller_owner_ref(&()).map(|r| vec![r]);
+        let mut spec = job.template.spec.clone().unwrap_or_default();
+        spec.ttl_seconds_after_finished = Some(job.ttl_seconds_after_finished);
+        let new = Job {
+            metadata: meta,
+            spec: Some(spec),
+            status: None,
+        };
+        api.create(&PostParams::default(), &new)
+            .await
+            .map_err(|e| api_error("creating the warm-up Job", e))?;
+        return Ok(());
+    }
+    if let Some(http) = &action.http {
+        let client = reqwest::Client::builder()
+            .timeout(http.timeout.std().max(Duration::from_millis(100)))
+            .build()
+            .map_err(|e| Error::Api(format!("warm-up HTTP client: {e}")))?;
+        for route in &http.routes {
+            let url = format!("{}{route}", http.url.trim_end_matches('/'));
+            let request = match http.method {
+                HttpMethod::GET => client.get(&url),
+                HttpMethod::HEAD => client.head(&url),
+                HttpMethod::POST => client.post(&url),
+            };
+            match request.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => return Err(Error::Api(format!("warm-up {url}: HTTP {}", r.status()))),
+                Err(e) => return Err(Error::Api(format!("warm-up {url}: {e}"))),
+            }
+        }
+    }
+    Ok(())
+}
