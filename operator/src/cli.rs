@@ -92,6 +92,9 @@ pub enum Command {
         /// How often every SLO's signals are read, in one batched cycle.
         #[arg(long, default_value = "15s")]
         observe_interval: governor_crds::Duration,
+        /// Range of rate() and histogram_quantile(), a PromQL duration.
+        #[arg(long, default_value = "1m")]
+        window: String,
         /// Timeout per query, seconds.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
@@ -276,6 +279,7 @@ pub fn run(cli: Cli) -> ExitCode {
             prometheus,
             jaeger,
             observe_interval,
+            window,
             timeout,
             lease_namespace,
             lease_name,
@@ -288,6 +292,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 eprintln!("governor operator: --timeout must be in (0, 600] seconds");
                 return ExitCode::from(2);
             }
+            if window.parse::<governor_crds::Duration>().is_err()
+                || window.contains(['d', 'w', '.'])
+            {
+                eprintln!(
+                    "governor operator: --window must be a PromQL duration such as 30s or 1m, got {window:?}"
+                );
+                return ExitCode::from(2);
+            }
             if observe_interval.as_secs_f64() < 1.0 || lease_duration.as_secs_f64() < 2.0 {
                 eprintln!(
                     "governor operator: --observe-interval must be at least 1s and --lease-duration at least 2s"
@@ -298,6 +310,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 prometheus,
                 jaeger,
                 observe_interval: observe_interval.std(),
+                window,
                 timeout: Duration::from_secs_f64(timeout),
                 lease_namespace,
                 lease_name,

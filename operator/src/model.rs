@@ -78,7 +78,10 @@ impl Model {
         let Some(rate) = obs.request_rate else { return };
         // Load trend (Holt), per second.
         match (self.level, self.updated_at) {
-            (Some(level), Some(at)) if now > at => {
+            // Two readings less than a second apart say nothing about a trend
+            // (and dividing by that gap would explode it).
+            (Some(_), Some(at)) if now < at + 1.0 => return,
+            (Some(level), Some(at)) => {
                 let dt = now - at;
                 let (alpha, beta) = (0.5, 0.3);
                 let predicted = level + self.trend * dt;
@@ -186,5 +189,30 @@ impl Model {
     pub fn forecast(&self, horizon: f64) -> Option<f64> {
         let level = self.level?;
         Some((level + self.trend.max(0.0) * horizon).max(level))
+    }
+}
+
+#[cfg(test)]
+mod trend_tests {
+    use super::*;
+
+    #[test]
+    fn readings_a_moment_apart_do_not_explode_the_trend() {
+        let obs = |rate: f64| Observation {
+            request_rate: Some(rate),
+            ..Observation::default()
+        };
+        let mut m = Model::default();
+        m.update(&obs(100.0), 2, 0.0, false);
+        m.update(&obs(200.0), 2, 15.0, false);
+        let before = m.forecast(30.0).unwrap();
+        // A watch event right after: 0.01 s later, a different reading.
+        m.update(&obs(400.0), 2, 15.01, false);
+        let after = m.forecast(30.0).unwrap();
+        assert_eq!(
+            before, after,
+            "a 10 ms gap moved the forecast from {before} to {after}"
+        );
+        assert!(after < 1000.0, "{after}");
     }
 }

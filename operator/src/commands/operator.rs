@@ -12,6 +12,7 @@ pub struct Args {
     pub prometheus: String,
     pub jaeger: Option<String>,
     pub observe_interval: Duration,
+    pub window: String,
     pub timeout: Duration,
     pub lease_namespace: String,
     pub lease_name: String,
@@ -27,7 +28,10 @@ pub async fn run(args: Args) -> ExitCode {
         ExitCode::from(2)
     };
     let prometheus = match PrometheusSource::new(&args.prometheus, args.timeout) {
-        Ok(p) => p,
+        Ok(mut p) => {
+            p.window = args.window.clone();
+            p
+        }
         Err(e) => return fail(e.to_string()),
     };
     let jaeger = match args

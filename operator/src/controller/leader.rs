@@ -104,8 +104,12 @@ impl Leader {
         }
     }
 
-    /// Keeps trying every third of the lease duration until the process ends.
-    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
+    /// Keeps trying every third of the lease duration until the process ends;
+    /// `gauge` shows 1 while leading.
+    pub fn spawn(
+        &self,
+        gauge: prometheus_client::metrics::gauge::Gauge,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let period = (me.duration / 3).max(Duration::from_millis(500));
@@ -117,6 +121,7 @@ impl Leader {
                         false
                     }
                 };
+                gauge.set(i64::from(leading));
                 let was = me.leading.swap(leading, Ordering::SeqCst);
                 if leading != was {
                     tracing::info!(identity = %me.identity, leading, "leadership changed");
@@ -131,6 +136,7 @@ impl Leader {
         if !self.leading.swap(false, Ordering::SeqCst) {
             return;
         }
+        tracing::info!(identity = %self.identity, "releasing the lease");
         if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await
             && lease
                 .spec

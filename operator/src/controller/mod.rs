@@ -67,6 +67,9 @@ pub struct Context {
     pub states: Mutex<HashMap<Key, ControllerState>>,
     /// Last status written per SLO (to skip writes that change nothing).
     pub written: Mutex<HashMap<Key, (Status, Instant)>>,
+    /// When each SLO was last decided: passes triggered sooner by watch events
+    /// wait for the evaluation interval.
+    pub decided: Mutex<HashMap<Key, Instant>>,
     /// Generation whose alert rules were applied, per SLO.
     pub rules_applied: Mutex<HashMap<Key, i64>>,
     /// Whether the cluster serves prometheus-operator's PrometheusRule.
@@ -246,11 +249,19 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .evaluation_interval
         .std()
         .max(Duration::from_secs(1));
-    ctx.metrics.leader.set(i64::from(ctx.leader.is_leader()));
     if !ctx.leader.is_leader() {
         return Ok(Action::requeue(interval));
     }
     let (namespace, name) = key(slo);
+    if let Some(at) = ctx
+        .decided
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&(namespace.clone(), name.clone())).copied())
+        && at.elapsed() < interval.mul_f64(0.9)
+    {
+        return Ok(Action::requeue(interval.saturating_sub(at.elapsed())));
+    }
     let problems = slo.spec.validate();
     if !problems.is_empty() {
         let text = problems
@@ -298,6 +309,9 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .and_then(|mut s| s.remove(&(namespace.clone(), name.clone())))
         .unwrap_or_default();
     let (plan, next) = decide(&slo.spec, state, &obs, current, now);
+    if let Ok(mut d) = ctx.decided.lock() {
+        d.insert((namespace.clone(), name.clone()), Instant::now());
+    }
     if let Ok(mut s) = ctx.states.lock() {
         s.insert((namespace.clone(), name.clone()), next);
     }
@@ -488,6 +502,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         states: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
         rules_applied: Mutex::new(HashMap::new()),
+        decided: Mutex::new(HashMap::new()),
         prometheus_operator,
         dashboard_url: settings.dashboard_url.clone(),
     });
@@ -516,7 +531,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let _lease = leader.spawn();
+    let _lease = leader.spawn(ctx.metrics.leader.clone());
 
     let slos: Api<ServiceLevelObjective> = Api::all(client.clone());
     let wc = watcher::Config::default();

@@ -1,0 +1,447 @@
+//! The operator end to end: a real kube-apiserver + etcd, a real Prometheus
+//! scraping the simulator, and two `governor operator` processes acting as the
+//! chart's ServiceAccount with the chart's RBAC. A bridge in the test plays the
+//! kubelet: it copies each Deployment's replicas and pool ConfigMap into the
+//! simulated service, and runs a warm-up when a Job appears.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use governor_crds::ServiceLevelObjective;
+use governor_tests::{ControlPlane, Prometheus, Server, free_port, repo_root, tools, wait_until};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+
+/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`.
+fn chart_rbac(release: &str, namespace: &str) -> Vec<serde_json::Value> {
+    let chart = repo_root().join("charts/governor");
+    let out = Command::new(tools::tool("helm").unwrap())
+        .args([
+            "template",
+            release,
+            chart.to_str().unwrap(),
+            "--namespace",
+            namespace,
+        ])
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("governor-helm-cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("governor-helm-config"),
+        )
+        .env(
+            "HELM_DATA_HOME",
+            std::env::temp_dir().join("governor-helm-data"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split("\n---")
+        .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
+        .filter(|v| {
+            matches!(
+                v["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                        | "Role"
+                        | "RoleBinding"
+                )
+            )
+        })
+        .collect()
+}
+
+async fn apply_all(client: &Client, namespace: &str, objects: &[serde_json::Value]) {
+    for v in objects {
+        let api_version = v["apiVersion"].as_str().unwrap();
+        let kind = v["kind"].as_str().unwrap();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let plural = format!("{}s", kind.to_lowercase());
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, kind),
+            &plural,
+        );
+        let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
+            Api::all_with(client.clone(), &ar)
+        } else {
+            Api::namespaced_with(client.clone(), namespace, &ar)
+        };
+        api.patch(
+            v["metadata"]["name"].as_str().unwrap(),
+            &PatchParams::apply("governor-tests"),
+            &Patch::Apply(v),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn deployment(name: &str, replicas: i32) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}
+        }
+    })
+}
+
+fn slo(file: &str, edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("examples").join(file)).unwrap();
+    let mut v: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    v["metadata"].as_object_mut().unwrap().remove("namespace");
+    // Time shortened for the test: evaluations every 3 s, scale-down after 20 s.
+    v["spec"]["objectives"]["evaluationInterval"] = "3s".into();
+    v["spec"]["scaling"]["scaleDown"] = serde_json::json!({"maxPods": 2, "maxPercent": 50, "period": "5s", "stabilizationWindow": "20s"});
+    v["spec"]["scaling"]["podStartupTime"] = "2s".into();
+    edit(&mut v);
+    v
+}
+
+struct Operator {
+    server: Server,
+    metrics: String,
+}
+
+fn start_operator(
+    identity: &str,
+    kubeconfig: &Path,
+    namespace: &str,
+    prometheus: &str,
+) -> Operator {
+    let port = free_port().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("governor-operator-")
+        .tempdir()
+        .unwrap();
+    let args: Vec<String> = [
+        "operator",
+        "--prometheus",
+        prometheus,
+        "--observe-interval",
+        "2s",
+        // 10 s of wall clock is over 3 simulated minutes at 20x.
+        "--window",
+        "10s",
+        "--timeout",
+        "2",
+        "--lease-namespace",
+        namespace,
+        "--lease-duration",
+        "4s",
+        "--identity",
+        identity,
+        "--metrics-listen",
+        &format!("127.0.0.1:{port}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let kc = kubeconfig.display().to_string();
+    let server = Server::start_env(
+        &format!("operator-{identity}"),
+        Path::new(env!("CARGO_BIN_EXE_governor")),
+        &args,
+        &[("KUBECONFIG", &kc), ("GOVERNOR_LOG", "info,kube=warn")],
+        dir,
+    )
+    .unwrap();
+    Operator {
+        server,
+        metrics: format!("http://127.0.0.1:{port}/metrics"),
+    }
+}
+
+async fn leading(op: &Operator) -> Option<bool> {
+    let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
+    let line = text.lines().find(|l| l.starts_with("governor_leader "))?;
+    Some(line.ends_with(" 1"))
+}
+
+async fn replicas(api: &Api<Deployment>, name: &str) -> i32 {
+    api.get(name).await.unwrap().spec.replicas.unwrap_or(0)
+}
+
+async fn pool(api: &Api<ConfigMap>, name: &str) -> Option<i64> {
+    api.get(name)
+        .await
+        .ok()?
+        .data?
+        .get("pool_size")?
+        .parse()
+        .ok()
+}
+
+/// Plays the kubelet and the workload controllers for the simulated services.
+fn spawn_bridge(
+    client: Client,
+    namespace: String,
+    sim: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+        let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
+        let http = reqwest::Client::new();
+        let mut warmed: HashSet<String> = HashSet::new();
+        while !stop.load(Ordering::SeqCst) {
+            for service in ["roadtrip-api", "roadtrip-stories"] {
+                let replicas = deployments
+                    .get(service)
+                    .await
+                    .ok()
+                    .and_then(|d| d.spec.replicas);
+                let pool = pool(&config_maps, &format!("{service}-db")).await;
+                let _ = http
+                    .post(format!("http://{sim}/control"))
+                    .json(&serde_json::json!({"service": service, "replicas": replicas, "pool_size": pool}))
+                    .send()
+                    .await;
+            }
+            if let Ok(list) = jobs.list(&ListParams::default()).await {
+                for job in list.items {
+                    let name = job.metadata.name.clone().unwrap_or_default();
+                    let slo = job
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("governor.dev/slo"))
+                        .cloned();
+                    if let Some(slo) = slo
+                        && warmed.insert(name)
+                    {
+                        let _ = http
+                            .post(format!("http://{sim}/control"))
+                            .json(&serde_json::json!({"service": slo, "warm_up": true}))
+                            .send()
+                            .await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn the_operator_keeps_the_audit_inside_its_slo_on_a_real_cluster() {
+    let cp = ControlPlane::start().await.unwrap();
+    cp.install_crds().await.unwrap();
+    let ns = cp.temp_namespace("op").await.unwrap();
+    let release = ns.name.clone();
+    apply_all(&cp.client, &ns.name, &chart_rbac(&release, &ns.name)).await;
+    let token = cp
+        .service_account_token(&ns.name, &format!("{release}-operator"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cp.kubeconfig(&token)).unwrap();
+
+    let params = PatchParams::apply("governor-tests");
+    let deployments: Api<Deployment> = Api::namespaced(cp.client.clone(), &ns.name);
+    let config_maps: Api<ConfigMap> = Api::namespaced(cp.client.clone(), &ns.name);
+    for name in ["roadtrip-api", "roadtrip-stories"] {
+        deployments
+            .patch(name, &params, &Patch::Apply(deployment(name, 2)))
+            .await
+            .unwrap();
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("{name}-db")}, "data": {"pool_size": "50"}});
+        config_maps
+            .patch(&format!("{name}-db"), &params, &Patch::Apply(cm))
+            .await
+            .unwrap();
+    }
+    let slos: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);
+    let api_slo = slo("api.yaml", |_| {});
+    let stories_slo = slo("stories.yaml", |v| {
+        v["spec"]["scaling"]["mode"] = "DryRun".into();
+    });
+    for v in [&api_slo, &stories_slo] {
+        slos.patch(
+            v["metadata"]["name"].as_str().unwrap(),
+            &params,
+            &Patch::Apply(v),
+        )
+        .await
+        .unwrap();
+    }
+
+    // The audit's load at 20x: 142 rps rising to 500 within about a minute.
+    let (_sim, sim_addr) = common::start_sim(&["--scenario", "audit", "--speed", "20"]).await;
+    let prom = Prometheus::start(std::slice::from_ref(&sim_addr))
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let bridge = spawn_bridge(
+        cp.client.clone(),
+        ns.name.clone(),
+        sim_addr.clone(),
+        stop.clone(),
+    );
+
+    let mut a = start_operator("a", &kubeconfig, &ns.name, &prom.url);
+    let mut b = start_operator("b", &kubeconfig, &ns.name, &prom.url);
+
+    // Exactly one leader.
+    let (leader_a, leader_b) = wait_until("a leader", Duration::from_secs(30), || async {
+        let (x, y) = (leading(&a).await?, leading(&b).await?);
+        (x || y).then_some((x, y))
+    })
+    .await
+    .unwrap();
+    assert!(
+        leader_a != leader_b,
+        "both or neither lead: a={leader_a} b={leader_b}"
+    );
+
+    // Load rises: replicas rise, the pool shrinks first, the budget always holds.
+    let budget = 40; // examples/api.yaml: 100 x 0.8 - 40 reserved
+    let started = Instant::now();
+    let mut peak = 0;
+    let mut first_write = None;
+    while started.elapsed() < Duration::from_secs(150) {
+        let r = replicas(&deployments, "roadtrip-api").await;
+        let p = pool(&config_maps, "roadtrip-api-db").await.unwrap_or(50);
+        if p != 50 {
+            first_write.get_or_insert(started.elapsed());
+            assert!(
+                i64::from(r) * p <= budget,
+                "{r} replicas x pool {p} over the budget {budget}"
+            );
+        }
+        peak = peak.max(r);
+        if peak >= 5 && first_write.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "replicas rose to {peak} in {:.0} s; pool first written after {:?}",
+        started.elapsed().as_secs_f64(),
+        first_write
+    );
+    assert!(peak >= 5, "replicas only reached {peak}");
+
+    // One warm-up Job, never a second while it runs (no Job controller here, so it never finishes).
+    let jobs: Api<Job> = Api::namespaced(cp.client.clone(), &ns.name);
+    let warm = jobs
+        .list(&ListParams::default().labels("governor.dev/slo=roadtrip-api"))
+        .await
+        .unwrap();
+    assert_eq!(warm.items.len(), 1, "{} warm-up Jobs", warm.items.len());
+    let owner = &warm.items[0].metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(owner.kind, "ServiceLevelObjective");
+
+    // Status and Events.
+    let api_now = slos.get("roadtrip-api").await.unwrap();
+    let status = api_now.status.clone().unwrap();
+    assert!(
+        status
+            .decisions
+            .iter()
+            .any(|d| d.knob == governor_crds::Knob::Replicas && !d.dry_run)
+    );
+    let generation = api_now.metadata.generation;
+    for kind in ["MetricsAvailable", "ObjectiveMet", "Bottleneck", "Ready"] {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == kind)
+            .unwrap_or_else(|| panic!("no {kind}"));
+        assert_eq!(c.observed_generation, generation, "{kind}");
+    }
+    let events: Api<Event> = Api::namespaced(cp.client.clone(), &ns.name);
+    let reasons = |list: &[Event], name: &str| -> HashSet<String> {
+        list.iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.reason.clone())
+            .collect()
+    };
+    let all = events.list(&ListParams::default()).await.unwrap().items;
+    let api_reasons = reasons(&all, "roadtrip-api");
+    assert!(
+        api_reasons.contains("Scaled") && api_reasons.contains("PoolResized"),
+        "{api_reasons:?}"
+    );
+
+    // DryRun: decided and reported, nothing written.
+    assert_eq!(replicas(&deployments, "roadtrip-stories").await, 2);
+    assert_eq!(pool(&config_maps, "roadtrip-stories-db").await, Some(50));
+    let stories = slos.get("roadtrip-stories").await.unwrap().status.unwrap();
+    assert!(
+        !stories.decisions.is_empty() && stories.decisions.iter().all(|d| d.dry_run),
+        "{:?}",
+        stories.decisions
+    );
+    assert!(reasons(&all, "roadtrip-stories").contains("WouldChange"));
+
+    // Kill the leader: the other takes over within the lease duration.
+    let (leader, follower) = if leader_a { (&mut a, &b) } else { (&mut b, &a) };
+    leader.server.stop();
+    let killed = Instant::now();
+    wait_until("the follower to lead", Duration::from_secs(30), || async {
+        leading(follower).await?.then_some(())
+    })
+    .await
+    .unwrap();
+    let failover = killed.elapsed();
+    println!("failover in {:.1} s (lease 4 s)", failover.as_secs_f64());
+    assert!(
+        failover < Duration::from_secs(4 + 2 * 2),
+        "failover took {failover:?}"
+    );
+
+    // Load falls (the audit's hour wraps from 500 back to 142 rps at about
+    // 3 minutes in): replicas fall after the 20 s stabilization window.
+    let mut highest = peak;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let fell = loop {
+        let r = replicas(&deployments, "roadtrip-api").await;
+        highest = highest.max(r);
+        if r + 2 <= highest {
+            break r;
+        }
+        if Instant::now() > deadline {
+            let status = slos.get("roadtrip-api").await.unwrap().status.unwrap();
+            let last: Vec<String> = status
+                .decisions
+                .iter()
+                .rev()
+                .take(6)
+                .map(|d| format!("{:?} {}->{}: {}", d.knob, d.from, d.to, d.reason))
+                .collect();
+            panic!(
+                "replicas never fell from {highest}; state {:?}, observed {:?}, last decisions {last:#?}",
+                status.objective_state, status.observed
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("replicas fell from {highest} to {fell}");
+    stop.store(true, Ordering::SeqCst);
+    let _ = bridge.await;
+}
