@@ -3,34 +3,12 @@
 //! identical to the repository's, every container locked down, and every
 //! rendered object accepted by a server-side dry run.
 
-use std::process::Command;
-
 use governor_tests::{ControlPlane, repo_root, tools};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 
 fn helm(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(tools::tool("helm").unwrap())
-        .args(args)
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join("governor-helm-cache"),
-        )
-        .env(
-            "HELM_CONFIG_HOME",
-            std::env::temp_dir().join("governor-helm-config"),
-        )
-        .env(
-            "HELM_DATA_HOME",
-            std::env::temp_dir().join("governor-helm-data"),
-        )
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    tools::helm(args).unwrap()
 }
 
 fn chart() -> String {

@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,35 +24,16 @@ use kube::{Api, Client};
 /// The chart's ServiceAccounts and RBAC for release `release` in `namespace`.
 fn chart_rbac(release: &str, namespace: &str) -> Vec<serde_json::Value> {
     let chart = repo_root().join("charts/governor");
-    let out = Command::new(tools::tool("helm").unwrap())
-        .args([
-            "template",
-            release,
-            chart.to_str().unwrap(),
-            "--namespace",
-            namespace,
-        ])
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join("governor-helm-cache"),
-        )
-        .env(
-            "HELM_CONFIG_HOME",
-            std::env::temp_dir().join("governor-helm-config"),
-        )
-        .env(
-            "HELM_DATA_HOME",
-            std::env::temp_dir().join("governor-helm-data"),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split("\n---")
+    let (ok, out, err) = tools::helm(&[
+        "template",
+        release,
+        chart.to_str().unwrap(),
+        "--namespace",
+        namespace,
+    ])
+    .unwrap();
+    assert!(ok, "{err}");
+    out.split("\n---")
         .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
         .filter(|v| {
             matches!(

@@ -49,3 +49,20 @@ pub fn tool(name: &str) -> crate::Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Runs the pinned helm with its caches in the temp folder; returns
+/// (success, stdout, stderr).
+pub fn helm(args: &[&str]) -> crate::Result<(bool, String, String)> {
+    let tmp = std::env::temp_dir();
+    let out = std::process::Command::new(tool("helm")?)
+        .args(args)
+        .env("HELM_CACHE_HOME", tmp.join("governor-helm-cache"))
+        .env("HELM_CONFIG_HOME", tmp.join("governor-helm-config"))
+        .env("HELM_DATA_HOME", tmp.join("governor-helm-data"))
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}

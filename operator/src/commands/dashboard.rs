@@ -81,17 +81,5 @@ pub async fn run(args: Args) -> ExitCode {
     };
     tracing::info!(prometheus = %args.prometheus, "dashboard on http://{addr}/");
     let app = governor_dashboard::router(model, config);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("governor dashboard: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::serve(listener, app, "governor dashboard").await
 }

@@ -63,17 +63,5 @@ pub async fn run(args: Args) -> ExitCode {
         "dashboard on http://{addr}/ — the audit's four services, starting at P90 450 ms against 100 ms on 2 instances; Ctrl-C stops"
     );
     let app = governor_dashboard::router(DemoModel(demo), config);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("governor demo: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::serve(listener, app, "governor demo").await
 }

@@ -194,17 +194,5 @@ pub async fn run(args: Args) -> ExitCode {
         "serving http://{addr}/metrics for {}",
         if names.len() > 6 { format!("{} .. {}", names[0], names[names.len() - 1]) } else { names.join(", ") }
     );
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, router(live))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("governor sim serve: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::serve(listener, router(live), "governor sim serve").await
 }
