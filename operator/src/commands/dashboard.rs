@@ -30,12 +30,7 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e.to_string()),
     };
-    let jaeger = match args
-        .jaeger
-        .as_deref()
-        .map(|u| JaegerSource::new(u, args.timeout))
-        .transpose()
-    {
+    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
         Ok(j) => j,
         Err(e) => return fail(e.to_string()),
     };
@@ -46,15 +41,8 @@ pub async fn run(args: Args) -> ExitCode {
             "--jaeger-ui must be an http:// or https:// URL, got {ui:?}"
         ));
     }
-    let client = match kube::Client::try_default().await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "governor dashboard: no Kubernetes API to read ServiceLevelObjectives from ({e}); \
-                 set KUBECONFIG or run in a cluster"
-            );
-            return ExitCode::from(1);
-        }
+    let Some(client) = super::kube_client("governor dashboard").await else {
+        return ExitCode::from(1);
     };
     let model = ClusterModel::start(
         client,

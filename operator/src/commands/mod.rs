@@ -27,3 +27,15 @@ pub async fn serve(
         }
     }
 }
+
+/// The Kubernetes client from KUBECONFIG or the pod's service account; `None`
+/// after saying why, with `command` named.
+pub async fn kube_client(command: &str) -> Option<kube::Client> {
+    match kube::Client::try_default().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{command}: no Kubernetes API ({e}); set KUBECONFIG or run in a cluster");
+            None
+        }
+    }
+}

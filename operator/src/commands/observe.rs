@@ -63,12 +63,7 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let jaeger = match args
-        .jaeger
-        .as_deref()
-        .map(|u| JaegerSource::new(u, args.timeout))
-        .transpose()
-    {
+    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("governor observe: {e}");

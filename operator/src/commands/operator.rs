@@ -34,23 +34,12 @@ pub async fn run(args: Args) -> ExitCode {
         }
         Err(e) => return fail(e.to_string()),
     };
-    let jaeger = match args
-        .jaeger
-        .as_deref()
-        .map(|u| JaegerSource::new(u, args.timeout))
-        .transpose()
-    {
+    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
         Ok(j) => j,
         Err(e) => return fail(e.to_string()),
     };
-    let client = match kube::Client::try_default().await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "governor operator: no Kubernetes API ({e}); set KUBECONFIG or run in a cluster"
-            );
-            return ExitCode::from(1);
-        }
+    let Some(client) = super::kube_client("governor operator").await else {
+        return ExitCode::from(1);
     };
     let identity = args.identity.unwrap_or_else(|| {
         format!(

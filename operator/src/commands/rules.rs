@@ -34,10 +34,10 @@ pub struct Args {
 }
 
 /// Reads every bucket boundary the SLOs' latency alerts need.
-async fn boundaries(url: &str, slos: &[(String, ServiceLevelObjective)]) -> Result<Known, String> {
+async fn boundaries(url: &str, slos: &[&ServiceLevelObjective]) -> Result<Known, String> {
     let source = PrometheusSource::new(url, Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let mut known = Known::default();
-    for (_, slo) in slos {
+    for slo in slos {
         let Some((metric, selector)) = rules::bucket_series(slo) else {
             continue;
         };
@@ -64,6 +64,67 @@ async fn boundaries(url: &str, slos: &[(String, ServiceLevelObjective)]) -> Resu
         known.0.insert((metric, selector), bounds);
     }
     Ok(known)
+}
+
+/// `namespace/name` of an SLO, for messages.
+fn object(slo: &ServiceLevelObjective) -> String {
+    format!(
+        "{}/{}",
+        slo.metadata.namespace.as_deref().unwrap_or("default"),
+        slo.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// What generating needs besides the SLO: bucket boundaries read from
+/// `--prometheus` when given, and the options from the command line.
+struct Generator {
+    known: Option<Known>,
+    opts: Options,
+}
+
+impl Generator {
+    async fn new(args: &Args, slos: &[&ServiceLevelObjective], command: &str) -> Option<Self> {
+        let known = match &args.prometheus {
+            Some(url) => match boundaries(url, slos).await {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("{command}: {e}");
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(Self {
+            known,
+            opts: Options {
+                dashboard_url: args.dashboard_url.clone(),
+                default_runbook_url: args.runbook_url.clone(),
+            },
+        })
+    }
+
+    /// The SLO's rules, with each note on stderr after `prefix`; `None` after
+    /// printing the problems that prevent them.
+    fn generate(&self, prefix: &str, slo: &ServiceLevelObjective) -> Option<rules::Generated> {
+        let buckets: &dyn Buckets = match &self.known {
+            Some(k) => k,
+            None => &Unchecked,
+        };
+        match rules::generate(slo, &self.opts, buckets) {
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("{prefix}: {p}");
+                }
+                None
+            }
+            Ok(generated) => {
+                for note in &generated.notes {
+                    eprintln!("{prefix}: note: {note}");
+                }
+                Some(generated)
+            }
+        }
+    }
 }
 
 pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
@@ -101,54 +162,24 @@ pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
             }
         }
     }
-    let known = match &args.prometheus {
-        Some(url) => match boundaries(url, &slos).await {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("governor rules: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => None,
-    };
-    let buckets: &dyn Buckets = match &known {
-        Some(k) => k,
-        None => &Unchecked,
-    };
-    let opts = Options {
-        dashboard_url: args.dashboard_url.clone(),
-        default_runbook_url: args.runbook_url.clone(),
+    let refs: Vec<&ServiceLevelObjective> = slos.iter().map(|(_, s)| s).collect();
+    let Some(generator) = Generator::new(&args, &refs, "governor rules").await else {
+        return ExitCode::from(1);
     };
     let mut file = RuleFile::default();
     let mut documents = Vec::new();
     for (path, slo) in &slos {
-        let object = format!(
-            "{}/{}",
-            slo.metadata.namespace.as_deref().unwrap_or("default"),
-            slo.metadata.name.as_deref().unwrap_or_default()
-        );
-        match rules::generate(slo, &opts, buckets) {
-            Err(problems) => {
-                failed = true;
-                for p in problems {
-                    eprintln!("{path}: {object}: {p}");
-                }
-            }
-            Ok(generated) => {
-                for note in &generated.notes {
-                    eprintln!("{path}: {object}: note: {note}");
-                }
-                let Some(group) = generated.group else {
-                    continue;
-                };
-                match args.output {
-                    Output::Rules => file.groups.push(group),
-                    Output::Prometheusrule => {
-                        documents.push(Ok(rules::prometheus_rule(slo, &group)))
-                    }
-                    Output::Configmap => documents.push(rules::config_map(slo, &group)),
-                }
-            }
+        let Some(generated) = generator.generate(&format!("{path}: {}", object(slo)), slo) else {
+            failed = true;
+            continue;
+        };
+        let Some(group) = generated.group else {
+            continue;
+        };
+        match args.output {
+            Output::Rules => file.groups.push(group),
+            Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(slo, &group))),
+            Output::Configmap => documents.push(rules::config_map(slo, &group)),
         }
     }
     let text = match args.output {
@@ -180,14 +211,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
 
 /// `--apply`: the rules of every SLO in the cluster (or one namespace), applied.
 pub async fn apply(args: Args, namespace: Option<String>) -> ExitCode {
-    let client = match kube::Client::try_default().await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "governor rules --apply: no Kubernetes API ({e}); set KUBECONFIG or run in a cluster"
-            );
-            return ExitCode::from(1);
-        }
+    let Some(client) = super::kube_client("governor rules --apply").await else {
+        return ExitCode::from(1);
     };
     let api: kube::Api<ServiceLevelObjective> = match &namespace {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
@@ -207,48 +232,17 @@ pub async fn apply(args: Args, namespace: Option<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let named: Vec<(String, ServiceLevelObjective)> = slos
-        .into_iter()
-        .map(|s| (String::from("cluster"), s))
-        .collect();
-    let known = match &args.prometheus {
-        Some(url) => match boundaries(url, &named).await {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("governor rules --apply: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => None,
-    };
-    let buckets: &dyn Buckets = match &known {
-        Some(k) => k,
-        None => &Unchecked,
-    };
-    let opts = Options {
-        dashboard_url: args.dashboard_url.clone(),
-        default_runbook_url: args.runbook_url.clone(),
+    let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
+    let Some(generator) = Generator::new(&args, &refs, "governor rules --apply").await else {
+        return ExitCode::from(1);
     };
     let mut failed = false;
-    for (_, slo) in &named {
-        let object = format!(
-            "{}/{}",
-            slo.metadata.namespace.as_deref().unwrap_or_default(),
-            slo.metadata.name.as_deref().unwrap_or_default()
-        );
-        let generated = match rules::generate(slo, &opts, buckets) {
-            Ok(g) => g,
-            Err(problems) => {
-                failed = true;
-                for p in problems {
-                    eprintln!("{object}: {p}");
-                }
-                continue;
-            }
+    for slo in &slos {
+        let object = object(slo);
+        let Some(generated) = generator.generate(&object, slo) else {
+            failed = true;
+            continue;
         };
-        for note in &generated.notes {
-            eprintln!("{object}: note: {note}");
-        }
         match rules::apply(&client, slo, generated.group.as_ref(), prometheus_operator).await {
             Ok(rules::Applied::PrometheusRule(n)) => println!("{object}: PrometheusRule {n}"),
             Ok(rules::Applied::ConfigMap(n)) => println!("{object}: ConfigMap {n}"),

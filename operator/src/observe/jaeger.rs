@@ -74,6 +74,11 @@ pub struct JaegerSource {
 }
 
 impl JaegerSource {
+    /// A source for `url` when one is given.
+    pub fn optional(url: Option<&str>, timeout: Duration) -> Result<Option<Self>, JaegerError> {
+        url.map(|u| Self::new(u, timeout)).transpose()
+    }
+
     pub fn new(url: &str, timeout: Duration) -> Result<Self, JaegerError> {
         if !url.starts_with("http://") {
             return Err(JaegerError::Http(format!(
