@@ -115,6 +115,13 @@ pub enum Command {
         /// Dashboard base URL, linked from the generated alerts.
         #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
         dashboard_url: Option<String>,
+        /// OTLP/HTTP endpoint to export a trace of each reconcile to, e.g.
+        /// http://otel-collector:4318 (off when unset).
+        #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+        otlp_endpoint: Option<String>,
+        /// Service name of the exported traces.
+        #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "governor-operator")]
+        otlp_service_name: String,
     },
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate {
@@ -195,6 +202,10 @@ pub enum SimCommand {
         speed: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Start this many simulated seconds into the scenario's load (the
+        /// pattern still repeats: what is skipped comes at the end).
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        start: f64,
         /// Also export a sample of requests as spans over OTLP/HTTP to this base URL
         /// (e.g. Jaeger's http://127.0.0.1:4318).
         #[arg(long, value_name = "URL")]
@@ -211,6 +222,23 @@ fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
         Err(e) => {
             eprintln!("governor: cannot start the async runtime: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Cli {
+    /// Where to export traces: only `governor operator` does, when asked.
+    pub fn otlp(&self) -> Option<crate::telemetry::Otlp> {
+        match &self.command {
+            Command::Operator {
+                otlp_endpoint: Some(endpoint),
+                otlp_service_name,
+                ..
+            } => Some(crate::telemetry::Otlp {
+                endpoint: endpoint.clone(),
+                service_name: otlp_service_name.clone(),
+            }),
+            _ => None,
         }
     }
 }
@@ -287,6 +315,8 @@ pub fn run(cli: Cli) -> ExitCode {
             lease_duration,
             metrics_listen,
             dashboard_url,
+            otlp_endpoint: _,
+            otlp_service_name: _,
         } => {
             if !(timeout.is_finite() && timeout > 0.0 && timeout <= 600.0) {
                 eprintln!("governor operator: --timeout must be in (0, 600] seconds");
@@ -330,6 +360,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     listen,
                     speed,
                     seed,
+                    start,
                     otlp,
                 },
         } => block_on(commands::sim_serve::run(commands::sim_serve::Args {
@@ -338,6 +369,7 @@ pub fn run(cli: Cli) -> ExitCode {
             listen,
             speed,
             seed,
+            start,
             otlp,
         })),
         Command::Observe {

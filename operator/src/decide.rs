@@ -157,6 +157,11 @@ pub fn decide(
         {
             next.history.push_back((now, c.to));
         }
+        // A pass without data recommends what runs now: once data returns, a
+        // scale-down still needs a whole stabilization window of fresh
+        // recommendations, so an outage longer than the window cannot end in
+        // a burst of removals.
+        next.recommendations.push_back((now, bounded));
         trim(&mut next, now, spec);
         return (plan, next);
     }
@@ -315,6 +320,11 @@ pub fn decide(
     want = want.clamp(min, max).min(budget_cap.max(min));
 
     // Scale-down stabilization: the highest recommendation within the window.
+    // A fresh state (a new leader, a restart) has seen no window yet: it counts
+    // the current replicas as its first recommendation.
+    if next.recommendations.is_empty() {
+        next.recommendations.push_back((now, cur));
+    }
     next.recommendations.push_back((now, want));
     let window = secs(scaling.scale_down.stabilization_window);
     while next

@@ -315,6 +315,10 @@ impl Demo {
             plan: &plan,
             current,
             error_budget_remaining: budget,
+            target: report::Reach {
+                reason: report::Reach::SCALE_SUBRESOURCE,
+                message: format!("simulated service {name}"),
+            },
             now: time(now),
         };
         let prev_log = s.slo.status.as_ref().map_or(&[][..], |p| &p.decisions[..]);

@@ -24,7 +24,27 @@ pub struct Pass<'a> {
     pub current: Actuation,
     /// Share of the error budget left, when known.
     pub error_budget_remaining: Option<f64>,
+    /// How the target was reached (the `TargetFound` condition).
+    pub target: Reach,
     pub now: Time,
+}
+
+/// How a pass reached its target: the reason and message of `TargetFound`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reach {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Reach {
+    /// Reasons of `TargetFound=True`.
+    pub const SCALE_SUBRESOURCE: &'static str = "ScaleSubresource";
+    pub const DRIVING_HPA: &'static str = "DrivingHpa";
+    /// An HPA scales the same workload and `driveHpa` is off: the two compete.
+    pub const HPA_NOT_DRIVEN: &'static str = "HpaNotDriven";
+    pub const NO_HPA: &'static str = "NoHpaFound";
+    /// Reason of `TargetFound=False`.
+    pub const MISSING: &'static str = "TargetMissing";
 }
 
 fn latency(v: Option<f64>) -> Option<Latency> {
@@ -143,6 +163,14 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
             ),
         },
     ];
+    out.push(condition(
+        prev,
+        "TargetFound",
+        true,
+        p.target.reason,
+        p.target.message.clone(),
+        p,
+    ));
     out.push(match &p.plan.hold {
         Some(why) => condition(prev, "Ready", false, "Holding", why.clone(), p),
         None => condition(
@@ -254,6 +282,43 @@ pub fn status(prev: Option<&Status>, p: &Pass) -> Status {
     }
 }
 
+/// The status when the target cannot be read: `TargetFound` and `Ready` turn
+/// false with `message`; everything else is kept from `prev`.
+pub fn target_missing(
+    prev: Option<&Status>,
+    generation: Option<i64>,
+    message: &str,
+    now: Time,
+) -> Status {
+    let mut status = prev.cloned().unwrap_or_default();
+    let prev_conditions = status.conditions.clone();
+    let set = |kind: &str, reason: &str| {
+        let since = prev_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "False")
+            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: kind.to_string(),
+            status: "False".into(),
+            reason: reason.into(),
+            message: truncate_note(message),
+            last_transition_time: since,
+            observed_generation: generation,
+        }
+    };
+    for c in [
+        set("TargetFound", Reach::MISSING),
+        set("Ready", Reach::MISSING),
+    ] {
+        match status.conditions.iter_mut().find(|x| x.type_ == c.type_) {
+            Some(x) => *x = c,
+            None => status.conditions.push(c),
+        }
+    }
+    status.observed_generation = generation;
+    status
+}
+
 /// Share of an error budget left: 1 - (bad / total) / allowed. `None` without
 /// traffic or without an allowance.
 pub fn budget_remaining(bad: f64, total: f64, allowed: f64) -> Option<f64> {
@@ -269,6 +334,13 @@ pub fn burn_rate(bad: f64, total: f64, allowed: f64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    fn reach() -> Reach {
+        Reach {
+            reason: Reach::SCALE_SUBRESOURCE,
+            message: "Deployment ns/app".into(),
+        }
+    }
+
     use super::*;
     use crate::decide::Change;
     use k8s_openapi::jiff::Timestamp;
@@ -309,6 +381,7 @@ mod tests {
                     pool_size: Some(40),
                 },
                 error_budget_remaining: Some(0.5),
+                target: reach(),
                 now: at(1_800_000_000 + i64::from(i) * 15),
             };
             prev = Some(status(prev.as_ref(), &pass));
@@ -364,6 +437,7 @@ mod tests {
                 pool_size: None,
             },
             error_budget_remaining: None,
+            target: reach(),
             now: at(0),
         };
         let s = status(None, &pass);
@@ -408,6 +482,7 @@ mod tests {
                     pool_size: None,
                 },
                 error_budget_remaining: None,
+                target: reach(),
                 now: at(i as i64),
             };
             prev = Some(status(prev.as_ref(), &pass));

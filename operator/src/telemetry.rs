@@ -1,7 +1,15 @@
-//! Logging setup: human-readable by default, JSON for log pipelines.
+//! Logging setup: human-readable by default, JSON for log pipelines; and,
+//! when an OTLP endpoint is given, the same spans exported as OpenTelemetry
+//! traces.
 
 use clap::ValueEnum;
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum LogFormat {
@@ -10,16 +18,68 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where spans go as OTLP/HTTP, and under which service name.
+#[derive(Clone, Debug)]
+pub struct Otlp {
+    /// Base URL such as `http://otel-collector:4318` (`/v1/traces` is added).
+    pub endpoint: String,
+    pub service_name: String,
+}
+
+/// Flushes and stops the trace exporter when dropped. Drop it outside any
+/// async runtime: the exporter's HTTP client is a blocking one.
+pub struct Traces(SdkTracerProvider);
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.shutdown() {
+            eprintln!("governor: flushing traces: {e}");
+        }
+    }
+}
+
 /// Logs go to stderr so stdout stays clean for command output (JSON, YAML).
-pub fn init_logging(format: LogFormat) {
+/// With `otlp`, spans (each reconcile and its steps) are also exported.
+pub fn init(format: LogFormat, otlp: Option<&Otlp>) -> Result<Option<Traces>, String> {
     let filter = EnvFilter::try_from_env("GOVERNOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let provider = otlp.map(provider).transpose()?;
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("governor")));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(provider.map(Traces))
+}
+
+fn provider(otlp: &Otlp) -> Result<SdkTracerProvider, String> {
+    let url = otlp.endpoint.trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!(
+            "--otlp-endpoint must be an http:// or https:// URL, got {:?}",
+            otlp.endpoint
+        ));
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{url}/v1/traces"))
+        .build()
+        .map_err(|e| format!("OTLP exporter for {url}: {e}"))?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(otlp.service_name.clone())
+                .build(),
+        )
+        .build())
 }
 
 /// Metrics the operator exports; `alerts/governor.rules.yaml` and the

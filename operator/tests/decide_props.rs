@@ -321,6 +321,82 @@ fn missing_data_holds_and_says_why() {
 }
 
 #[test]
+fn an_outage_longer_than_the_stabilization_window_ends_without_a_scale_down_burst() {
+    let mut spec = audit_spec();
+    spec.scaling.scale_down.stabilization_window = governor_crds::Duration::from_secs(20);
+    let current = Actuation {
+        replicas: 10,
+        pool_size: Some(4),
+    };
+    // Little load: far fewer than 10 replicas would do.
+    let calm = |now: f64| Observation {
+        sampled_at: Some(now),
+        request_rate: Some(20.0),
+        latency: Percentiles {
+            p50: Some(0.01),
+            p90: Some(0.02),
+            p99: Some(0.03),
+            ..Percentiles::default()
+        },
+        ready_replicas: Some(10),
+        ..Observation::default()
+    };
+    let mut state = ControllerState::default();
+    let mut now = 0.0;
+    // 30 s without data (Prometheus down): held.
+    for _ in 0..10 {
+        now += 3.0;
+        let (plan, next) = decide(&spec, state, &Observation::default(), current, now);
+        assert!(plan.hold.is_some() && plan.replicas.is_none(), "{plan:?}");
+        state = next;
+    }
+    // Data returns: no replica goes until a whole window of fresh data says so.
+    let back = now;
+    let mut first_down = None;
+    while now < back + 40.0 {
+        now += 3.0;
+        let (plan, next) = decide(&spec, state, &calm(now), current, now);
+        state = next;
+        if plan.replicas.as_ref().is_some_and(|c| c.to < c.from) {
+            first_down = Some(now - back);
+            break;
+        }
+    }
+    let after = first_down.expect("calm load never scaled down");
+    assert!(
+        after >= 20.0,
+        "scaled down {after} s after the data returned, inside the 20 s window"
+    );
+}
+
+#[test]
+fn a_fresh_state_waits_a_window_before_scaling_down() {
+    let mut spec = audit_spec();
+    spec.scaling.scale_down.stabilization_window = governor_crds::Duration::from_secs(20);
+    let obs = Observation {
+        sampled_at: Some(100.0),
+        request_rate: Some(20.0),
+        latency: Percentiles {
+            p50: Some(0.01),
+            p90: Some(0.02),
+            p99: Some(0.03),
+            ..Percentiles::default()
+        },
+        ready_replicas: Some(10),
+        ..Observation::default()
+    };
+    let current = Actuation {
+        replicas: 10,
+        pool_size: Some(4),
+    };
+    let (plan, _) = decide(&spec, ControllerState::default(), &obs, current, 100.0);
+    assert!(
+        plan.replicas.as_ref().is_none_or(|c| c.to >= c.from),
+        "a new leader scaled down on its first pass: {plan:?}"
+    );
+}
+
+#[test]
 fn over_budget_pool_is_reduced_even_without_data() {
     let spec = audit_spec(); // budget 80
     let obs = Observation::default();

@@ -6,87 +6,21 @@
 
 mod common;
 
+use common::operator::{apply_all, chart_rbac, deployment, leading, start_operator};
+
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use governor_crds::ServiceLevelObjective;
-use governor_tests::{ControlPlane, Prometheus, Server, free_port, repo_root, tools, wait_until};
+use governor_tests::{ControlPlane, Prometheus, repo_root, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
-
-/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`.
-fn chart_rbac(release: &str, namespace: &str) -> Vec<serde_json::Value> {
-    let chart = repo_root().join("charts/governor");
-    let (ok, out, err) = tools::helm(&[
-        "template",
-        release,
-        chart.to_str().unwrap(),
-        "--namespace",
-        namespace,
-    ])
-    .unwrap();
-    assert!(ok, "{err}");
-    out.split("\n---")
-        .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
-        .filter(|v| {
-            matches!(
-                v["kind"].as_str(),
-                Some(
-                    "ServiceAccount"
-                        | "ClusterRole"
-                        | "ClusterRoleBinding"
-                        | "Role"
-                        | "RoleBinding"
-                )
-            )
-        })
-        .collect()
-}
-
-async fn apply_all(client: &Client, namespace: &str, objects: &[serde_json::Value]) {
-    for v in objects {
-        let api_version = v["apiVersion"].as_str().unwrap();
-        let kind = v["kind"].as_str().unwrap();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let plural = format!("{}s", kind.to_lowercase());
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(group, version, kind),
-            &plural,
-        );
-        let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
-            Api::all_with(client.clone(), &ar)
-        } else {
-            Api::namespaced_with(client.clone(), namespace, &ar)
-        };
-        api.patch(
-            v["metadata"]["name"].as_str().unwrap(),
-            &PatchParams::apply("governor-tests"),
-            &Patch::Apply(v),
-        )
-        .await
-        .unwrap();
-    }
-}
-
-fn deployment(name: &str, replicas: i32) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}
-        }
-    })
-}
 
 fn slo(file: &str, edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
     let text = std::fs::read_to_string(repo_root().join("examples").join(file)).unwrap();
@@ -98,66 +32,6 @@ fn slo(file: &str, edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
     v["spec"]["scaling"]["podStartupTime"] = "2s".into();
     edit(&mut v);
     v
-}
-
-struct Operator {
-    server: Server,
-    metrics: String,
-}
-
-fn start_operator(
-    identity: &str,
-    kubeconfig: &Path,
-    namespace: &str,
-    prometheus: &str,
-) -> Operator {
-    let port = free_port().unwrap();
-    let dir = tempfile::Builder::new()
-        .prefix("governor-operator-")
-        .tempdir()
-        .unwrap();
-    let args: Vec<String> = [
-        "operator",
-        "--prometheus",
-        prometheus,
-        "--observe-interval",
-        "2s",
-        // 10 s of wall clock is over 3 simulated minutes at 20x.
-        "--window",
-        "10s",
-        "--timeout",
-        "2",
-        "--lease-namespace",
-        namespace,
-        "--lease-duration",
-        "4s",
-        "--identity",
-        identity,
-        "--metrics-listen",
-        &format!("127.0.0.1:{port}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let kc = kubeconfig.display().to_string();
-    let server = Server::start_env(
-        &format!("operator-{identity}"),
-        Path::new(env!("CARGO_BIN_EXE_governor")),
-        &args,
-        &[("KUBECONFIG", &kc), ("GOVERNOR_LOG", "info,kube=warn")],
-        dir,
-    )
-    .unwrap();
-    Operator {
-        server,
-        metrics: format!("http://127.0.0.1:{port}/metrics"),
-    }
-}
-
-async fn leading(op: &Operator) -> Option<bool> {
-    let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
-    let line = text.lines().find(|l| l.starts_with("governor_leader "))?;
-    Some(line.ends_with(" 1"))
 }
 
 async fn replicas(api: &Api<Deployment>, name: &str) -> i32 {
@@ -283,8 +157,8 @@ async fn the_operator_keeps_the_audit_inside_its_slo_on_a_real_cluster() {
         stop.clone(),
     );
 
-    let mut a = start_operator("a", &kubeconfig, &ns.name, &prom.url);
-    let mut b = start_operator("b", &kubeconfig, &ns.name, &prom.url);
+    let mut a = start_operator("a", &kubeconfig, &ns.name, &prom.url, &[]);
+    let mut b = start_operator("b", &kubeconfig, &ns.name, &prom.url, &[]);
 
     // Exactly one leader.
     let (leader_a, leader_b) = wait_until("a leader", Duration::from_secs(30), || async {

@@ -92,6 +92,22 @@ impl Prometheus {
         Ok(Self { url, server })
     }
 
+    /// Kills Prometheus (SIGKILL): queries fail until `restart`.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts a stopped Prometheus again on the same port with the same data,
+    /// and waits until it is ready.
+    pub async fn restart(&mut self) -> crate::Result<()> {
+        self.server.restart()?;
+        let http = reqwest::Client::new();
+        let ready = format!("{}/-/ready", self.url);
+        self.server
+            .wait_ready(Duration::from_secs(30), || http_ok(&http, &ready))
+            .await
+    }
+
     /// Requests Prometheus has answered on an API `handler` (e.g.
     /// "/api/v1/query"), from its own /metrics: no scrape needed.
     pub async fn answered(&self, handler: &str) -> crate::Result<f64> {

@@ -20,6 +20,8 @@ pub struct Server {
     pub name: String,
     child: Option<Child>,
     log: PathBuf,
+    /// How it was started, to start it again.
+    command: (PathBuf, Vec<String>, Vec<(String, String)>),
     /// Scratch folder for config, data and logs; removed on drop.
     pub dir: tempfile::TempDir,
 }
@@ -44,23 +46,50 @@ impl Server {
         dir: tempfile::TempDir,
     ) -> crate::Result<Self> {
         let log = dir.path().join(format!("{name}.log"));
-        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut server = Self {
+            name: name.to_string(),
+            child: None,
+            log,
+            command: (
+                program.to_path_buf(),
+                args.to_vec(),
+                envs.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            dir,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts the process, its output appended to the log.
+    fn spawn(&mut self) -> crate::Result<()> {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
         let err = out.try_clone()?;
+        let (program, args, envs) = &self.command;
         let child = Command::new(program)
             .args(args)
-            .envs(envs.iter().copied())
-            .current_dir(dir.path())
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
-        Ok(Self {
-            name: name.to_string(),
-            child: Some(child),
-            log,
-            dir,
-        })
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts a stopped server again, same arguments, same folder (its data
+    /// survives). Callers wait for readiness as after `start`.
+    pub fn restart(&mut self) -> crate::Result<()> {
+        self.stop();
+        self.spawn()
     }
 
     /// The last `lines` lines of the server's log.

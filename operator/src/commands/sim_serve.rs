@@ -20,6 +20,8 @@ pub struct Args {
     pub listen: SocketAddr,
     pub speed: f64,
     pub seed: u64,
+    /// Simulated seconds into the scenario's load to start at.
+    pub start: f64,
     /// OTLP/HTTP endpoint to export request spans to, e.g. http://127.0.0.1:4318.
     pub otlp: Option<String>,
 }
@@ -142,6 +144,18 @@ pub async fn run(args: Args) -> ExitCode {
             BUILT_IN.join(", ")
         );
         return ExitCode::from(2);
+    };
+    if !(args.start.is_finite() && args.start >= 0.0) {
+        eprintln!(
+            "governor sim serve: --start must be a number of seconds >= 0, got {}",
+            args.start
+        );
+        return ExitCode::from(2);
+    }
+    let scenario = if args.start > 0.0 {
+        scenario.starting_at(args.start)
+    } else {
+        scenario
     };
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
         eprintln!(

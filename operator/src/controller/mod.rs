@@ -14,19 +14,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use governor_crds::{Knob, ServiceLevelObjective, ServiceLevelObjectiveStatus as Status};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use tracing::Instrument;
 
 use crate::decide::{Actuation, ControllerState, decide};
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, Reading};
-use crate::report::{self, Pass};
+use crate::report::{self, Pass, Reach};
 
 pub use leader::Leader;
 pub use metrics::Metrics;
@@ -63,17 +65,21 @@ pub struct Context {
     pub leader: Leader,
     pub metrics: Metrics,
     pub recorder: Recorder,
-    pub readings: Mutex<HashMap<Key, Reading>>,
+    /// The newest reading per SLO, with the number of the cycle that read it.
+    pub readings: Mutex<HashMap<Key, (u64, Reading)>>,
     pub states: Mutex<HashMap<Key, ControllerState>>,
     /// Last status written per SLO (to skip writes that change nothing).
     pub written: Mutex<HashMap<Key, (Status, Instant)>>,
-    /// When each SLO was last decided: passes triggered sooner by watch events
-    /// wait for the evaluation interval.
-    pub decided: Mutex<HashMap<Key, Instant>>,
+    /// When each SLO was last decided, and on which cycle's reading: passes
+    /// triggered sooner by watch events wait for the evaluation interval, and
+    /// a reading is decided on once.
+    pub decided: Mutex<HashMap<Key, (Instant, u64)>>,
     /// Generation whose alert rules were applied, per SLO.
     pub rules_applied: Mutex<HashMap<Key, i64>>,
     /// Whether the cluster serves prometheus-operator's PrometheusRule.
     pub prometheus_operator: bool,
+    /// Every HorizontalPodAutoscaler, to find the one scaling a target.
+    pub hpas: Store<HorizontalPodAutoscaler>,
     pub dashboard_url: Option<String>,
 }
 
@@ -133,17 +139,21 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Observes every SLO in `store` once per `interval`, in one batched cycle.
+/// Observes every SLO in `store` once per `interval`, in one batched cycle,
+/// then sends on `decide` so every SLO is passed on the new readings at once:
+/// a breach seen by a cycle is acted on without waiting for a requeue.
 pub fn spawn_observer(
     ctx: Arc<Context>,
     store: Store<ServiceLevelObjective>,
     source: PrometheusSource,
     jaeger: Option<JaegerSource>,
     interval: Duration,
+    decide: futures::channel::mpsc::UnboundedSender<()>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut number = 0u64;
         loop {
             tick.tick().await;
             let slos = store.state();
@@ -154,12 +164,14 @@ pub fn spawn_observer(
             let cycle = crate::observe::cycle(&source, jaeger.as_ref(), &refs).await;
             ctx.metrics.queries.inc_by(cycle.queries as u64);
             ctx.metrics.query_failures.inc_by(cycle.failed as u64);
+            number += 1;
             if let Ok(mut readings) = ctx.readings.lock() {
                 readings.clear();
                 for (slo, reading) in slos.iter().zip(cycle.readings) {
-                    readings.insert(key(slo), reading);
+                    readings.insert(key(slo), (number, reading));
                 }
             }
+            let _ = decide.unbounded_send(());
         }
     })
 }
@@ -233,35 +245,115 @@ fn condition_status(status: &Status, kind: &str) -> Option<String> {
         .map(|c| c.status.clone())
 }
 
+fn interval_of(slo: &ServiceLevelObjective) -> Duration {
+    slo.spec
+        .objectives
+        .evaluation_interval
+        .std()
+        .max(Duration::from_secs(1))
+}
+
 async fn reconcile(slo: Arc<ServiceLevelObjective>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.leader.is_leader() {
+        return Ok(Action::requeue(interval_of(&slo)));
+    }
+    if let Some(wait) = not_due(&ctx, &slo) {
+        return Ok(Action::requeue(wait));
+    }
     let started = Instant::now();
-    let result = pass(&slo, &ctx).await;
+    let span = tracing::info_span!(
+        "reconcile",
+        slo = %slo.name_any(),
+        namespace = %slo.namespace().unwrap_or_default(),
+        generation = slo.metadata.generation.unwrap_or(0),
+        state = tracing::field::Empty,
+        decisions = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+    );
+    let result = pass(&slo, &ctx).instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", e.to_string());
+    }
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
     result
 }
 
-async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Error> {
-    let interval = slo
-        .spec
-        .objectives
-        .evaluation_interval
-        .std()
-        .max(Duration::from_secs(1));
-    if !ctx.leader.is_leader() {
-        return Ok(Action::requeue(interval));
+/// Reads the target: its replicas, pool size, and the HPA that scales it.
+async fn read_target(
+    ctx: &Context,
+    slo: &ServiceLevelObjective,
+    namespace: &str,
+) -> Result<(target::Target, u32, Option<u32>, Reach), Error> {
+    let mut target = target::Target::resolve(&ctx.client, namespace, &slo.spec).await?;
+    let replicas = target.replicas().await?;
+    let pool = target.pool_size(&ctx.client, namespace, &slo.spec).await?;
+    let hpa = target::hpa_for(&ctx.hpas.state(), namespace, &slo.spec);
+    let hpa_name = |h: &target::Hpa| format!("HorizontalPodAutoscaler {}/{}", h.namespace, h.name);
+    let reach = match (&hpa, slo.spec.scaling.drive_hpa) {
+        (Some(h), true) => Reach {
+            reason: Reach::DRIVING_HPA,
+            message: format!(
+                "{}: replicas set through the minReplicas of {} (at most its maxReplicas {})",
+                target.describe,
+                hpa_name(h),
+                h.max_replicas
+            ),
+        },
+        (Some(h), false) => Reach {
+            reason: Reach::HPA_NOT_DRIVEN,
+            message: format!(
+                "{} is also scaled by {}; set spec.scaling.driveHpa so Governor moves its minReplicas instead of competing with it",
+                target.describe,
+                hpa_name(h)
+            ),
+        },
+        (None, true) => Reach {
+            reason: Reach::NO_HPA,
+            message: format!(
+                "spec.scaling.driveHpa is set but no HorizontalPodAutoscaler scales {}; replicas set through its scale subresource",
+                target.describe
+            ),
+        },
+        (None, false) => Reach {
+            reason: Reach::SCALE_SUBRESOURCE,
+            message: format!(
+                "{}: replicas set through its scale subresource",
+                target.describe
+            ),
+        },
+    };
+    if slo.spec.scaling.drive_hpa {
+        target.driven_hpa = hpa;
     }
-    let (namespace, name) = key(slo);
-    if let Some(at) = ctx
-        .decided
+    Ok((target, replicas, pool, reach))
+}
+
+/// How long until the SLO is due, when it is not: at most one decision per
+/// evaluation interval, and each on a reading not decided on before (unless
+/// the observer has not delivered one for two intervals).
+fn not_due(ctx: &Context, slo: &ServiceLevelObjective) -> Option<Duration> {
+    let interval = interval_of(slo);
+    let k = key(slo);
+    let (at, cycle) = ctx.decided.lock().ok()?.get(&k).copied()?;
+    let newest = ctx
+        .readings
         .lock()
         .ok()
-        .and_then(|d| d.get(&(namespace.clone(), name.clone())).copied())
-        && at.elapsed() < interval.mul_f64(0.9)
-    {
-        return Ok(Action::requeue(interval.saturating_sub(at.elapsed())));
+        .and_then(|r| r.get(&k).map(|(n, _)| *n));
+    let elapsed = at.elapsed();
+    if elapsed < interval.mul_f64(0.9) {
+        return Some(interval.saturating_sub(elapsed));
     }
+    (newest.is_none_or(|n| n == cycle) && elapsed < 2 * interval).then_some(interval)
+}
+
+async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Error> {
+    let interval = interval_of(slo);
+    let (namespace, name) = key(slo);
     let problems = slo.spec.validate();
     if !problems.is_empty() {
         let text = problems
@@ -273,23 +365,52 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         return Err(Error::InvalidSpec(text));
     }
     apply_rules(ctx, slo).await?;
-    let target = target::Target::resolve(&ctx.client, &namespace, &slo.spec).await?;
-    let replicas = match target.replicas().await {
+    let prev = slo.status.as_ref();
+    let was = |kind: &str| prev.and_then(|s| condition_status(s, kind));
+    let read = read_target(ctx, slo, &namespace)
+        .instrument(tracing::info_span!("read_target"))
+        .await;
+    let (target, replicas, pool, reach) = match read {
         Ok(r) => r,
         Err(e @ Error::TargetMissing(_)) => {
-            event(ctx, slo, EventType::Warning, "TargetMissing", e.to_string()).await;
+            // Announced once when it goes missing; the condition says it meanwhile.
+            if was("TargetFound").as_deref() != Some("False") {
+                event(ctx, slo, EventType::Warning, "TargetMissing", e.to_string()).await;
+            }
+            let status = report::target_missing(
+                prev,
+                slo.metadata.generation,
+                &e.to_string(),
+                Time(Timestamp::now()),
+            );
+            write_status(ctx, slo, status).await?;
             return Err(e);
         }
         Err(e) => return Err(e),
     };
-    let pool = target.pool_size(&ctx.client, &namespace, &slo.spec).await?;
-    let obs = ctx
+    let was_reason = |kind: &str| {
+        prev.and_then(|s| s.conditions.iter().find(|c| c.type_ == kind))
+            .map(|c| c.reason.clone())
+    };
+    if reach.reason == Reach::HPA_NOT_DRIVEN
+        && was_reason("TargetFound").as_deref() != Some(Reach::HPA_NOT_DRIVEN)
+    {
+        event(
+            ctx,
+            slo,
+            EventType::Warning,
+            "HpaConflict",
+            reach.message.clone(),
+        )
+        .await;
+    }
+    let (cycle, obs) = ctx
         .readings
         .lock()
         .ok()
         .and_then(|r| {
             r.get(&(namespace.clone(), name.clone()))
-                .map(|r| r.observation.clone())
+                .map(|(n, r)| (*n, r.observation.clone()))
         })
         .unwrap_or_default();
     let now = unix_now();
@@ -308,9 +429,10 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .ok()
         .and_then(|mut s| s.remove(&(namespace.clone(), name.clone())))
         .unwrap_or_default();
-    let (plan, next) = decide(&slo.spec, state, &obs, current, now);
+    let (plan, next) =
+        tracing::info_span!("decide").in_scope(|| decide(&slo.spec, state, &obs, current, now));
     if let Ok(mut d) = ctx.decided.lock() {
-        d.insert((namespace.clone(), name.clone()), Instant::now());
+        d.insert((namespace.clone(), name.clone()), (Instant::now(), cycle));
     }
     if let Ok(mut s) = ctx.states.lock() {
         s.insert((namespace.clone(), name.clone()), next);
@@ -324,16 +446,42 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         };
         for step in crate::actuate::steps(request, current.pool_size) {
             let (knob, result) = match step {
-                crate::actuate::Step::Replicas(n) => ("replicas", target.scale(n).await),
+                crate::actuate::Step::Replicas(n) => {
+                    let result = target
+                        .scale(&ctx.client, n)
+                        .instrument(tracing::info_span!("act", knob = "replicas", to = n))
+                        .await;
+                    if let Ok(set) = result
+                        && set != n
+                        && let Some(h) = &target.driven_hpa
+                    {
+                        event(
+                            ctx,
+                            slo,
+                            EventType::Warning,
+                            "HpaMaxReplicas",
+                            format!(
+                                "wanted {n} replicas; HorizontalPodAutoscaler {}/{} allows at most {set}",
+                                h.namespace, h.name
+                            ),
+                        )
+                        .await;
+                    }
+                    ("replicas", result.map(|_| ()))
+                }
                 crate::actuate::Step::PoolSize(p) => (
                     "pool_size",
                     target
                         .set_pool_size(&ctx.client, &namespace, &slo.spec, p)
+                        .instrument(tracing::info_span!("act", knob = "pool_size", to = p))
                         .await,
                 ),
-                crate::actuate::Step::WarmUp => {
-                    ("cache_warm_up", target::warm_up(&ctx.client, slo).await)
-                }
+                crate::actuate::Step::WarmUp => (
+                    "cache_warm_up",
+                    target::warm_up(&ctx.client, slo)
+                        .instrument(tracing::info_span!("act", knob = "cache_warm_up"))
+                        .await,
+                ),
             };
             if let Err(e) = result {
                 ctx.metrics
@@ -357,7 +505,6 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
             }
         }
     }
-    let prev = slo.status.as_ref();
     let pass = Pass {
         spec: &slo.spec,
         generation: slo.metadata.generation,
@@ -365,6 +512,7 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         plan: &plan,
         current,
         error_budget_remaining: prev.and_then(|s| s.error_budget_remaining),
+        target: reach,
         now: Time(Timestamp::now()),
     };
     let new = report::new_decisions(prev.map_or(&[][..], |s| &s.decisions[..]), &pass);
@@ -395,7 +543,6 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .await;
     }
     // Problems are announced when they appear, not every pass.
-    let was = |kind: &str| prev.and_then(|s| condition_status(s, kind));
     if condition_status(&status, "MetricsAvailable").as_deref() == Some("False")
         && was("MetricsAvailable").as_deref() != Some("False")
     {
@@ -421,6 +568,8 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .await;
     }
     let state = format!("{:?}", status.objective_state);
+    tracing::Span::current().record("state", state.as_str());
+    tracing::Span::current().record("decisions", new.len());
     ctx.metrics.set_state(&namespace, &name, &state);
     let labels = metrics::Slo {
         namespace: namespace.clone(),
@@ -442,7 +591,9 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
     if let Some(b) = status.error_budget_remaining {
         ctx.metrics.budget.get_or_create(&labels).set(b);
     }
-    write_status(ctx, slo, status).await?;
+    write_status(ctx, slo, status)
+        .instrument(tracing::info_span!("write_status"))
+        .await?;
     Ok(Action::requeue(interval))
 }
 
@@ -456,7 +607,10 @@ fn error_policy(slo: Arc<ServiceLevelObjective>, error: &Error, ctx: Arc<Context
     tracing::warn!(slo = %slo.name_any(), namespace = ?slo.namespace(), category = error.category(), "{error}");
     Action::requeue(match error {
         Error::InvalidSpec(_) => Duration::from_secs(60),
-        _ => Duration::from_secs(5),
+        // Deployments and StatefulSets are watched: their creation triggers a
+        // pass sooner. Other kinds are looked for again after this.
+        Error::TargetMissing(_) => Duration::from_secs(30),
+        Error::Api(_) => Duration::from_secs(5),
     })
 }
 
@@ -493,6 +647,30 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let prometheus_operator = crate::rules::has_prometheus_rule(&client)
         .await
         .map_err(|e| format!("discovering monitoring.coreos.com: {e}"))?;
+    let (hpas, hpa_writer) = reflector::store();
+    let hpa_stream = reflector(
+        hpa_writer,
+        watcher(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(hpa_stream);
+        while let Some(item) = hpa_stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!(error = %e, "watching HorizontalPodAutoscalers");
+            }
+        }
+    });
+    if tokio::time::timeout(Duration::from_secs(30), hpas.wait_until_ready())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HorizontalPodAutoscalers not listed after 30 s; driveHpa waits for them");
+    }
     let ctx = Arc::new(Context {
         client: client.clone(),
         leader: leader.clone(),
@@ -504,6 +682,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         rules_applied: Mutex::new(HashMap::new()),
         decided: Mutex::new(HashMap::new()),
         prometheus_operator,
+        hpas,
         dashboard_url: settings.dashboard_url.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.metrics_listen)
@@ -537,12 +716,14 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let wc = watcher::Config::default();
     let controller = Controller::new(slos, wc.clone());
     let store = controller.store();
+    let (observed, decide_all) = futures::channel::mpsc::unbounded();
     let _observer = spawn_observer(
         ctx.clone(),
         store.clone(),
         settings.prometheus,
         settings.jaeger,
         settings.observe_interval,
+        observed,
     );
     let by_target = |kind: &'static str, store: Store<ServiceLevelObjective>| {
         move |namespace: Option<String>, name: String| -> Vec<ObjectRef<ServiceLevelObjective>> {
@@ -562,6 +743,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let statefulsets = by_target("StatefulSet", store.clone());
     let shutdown_leader = leader.clone();
     controller
+        .reconcile_all_on(decide_all)
         .watches(
             Api::<Deployment>::all(client.clone()),
             wc.clone(),

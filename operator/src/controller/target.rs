@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use governor_crds::{HttpMethod, ServiceLevelObjective, ServiceLevelObjectiveSpec as Spec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
@@ -33,6 +34,49 @@ pub struct Target {
     /// "Deployment roadtrip/roadtrip-api", for messages.
     pub describe: String,
     name: String,
+    /// The HorizontalPodAutoscaler whose minReplicas Governor moves instead of
+    /// the scale subresource (`scaling.driveHpa`).
+    pub driven_hpa: Option<Hpa>,
+}
+
+/// An HPA scaling a target: what Governor needs to drive it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hpa {
+    pub namespace: String,
+    pub name: String,
+    pub max_replicas: u32,
+}
+
+/// The HPA in `hpas` that scales `spec.targetRef` in `namespace`, if any.
+pub fn hpa_for(
+    hpas: &[std::sync::Arc<HorizontalPodAutoscaler>],
+    namespace: &str,
+    spec: &Spec,
+) -> Option<Hpa> {
+    let r = &spec.target_ref;
+    let group = |api_version: &str| {
+        api_version
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g)
+            .to_string()
+    };
+    hpas.iter()
+        .filter(|h| h.metadata.namespace.as_deref() == Some(namespace))
+        .filter_map(|h| {
+            let target = &h.spec.scale_target_ref;
+            (target.kind == r.kind
+                && target.name == r.name
+                && target
+                    .api_version
+                    .as_deref()
+                    .is_none_or(|v| group(v) == group(&r.api_version)))
+            .then(|| Hpa {
+                namespace: namespace.to_string(),
+                name: h.name_any(),
+                max_replicas: h.spec.max_replicas.max(1) as u32,
+            })
+        })
+        .min_by(|a, b| a.name.cmp(&b.name))
 }
 
 impl Target {
@@ -63,6 +107,7 @@ impl Target {
             api: Api::namespaced_with(client.clone(), namespace, &ar),
             describe: format!("{} {namespace}/{}", r.kind, r.name),
             name: r.name.clone(),
+            driven_hpa: None,
         })
     }
 
@@ -80,12 +125,34 @@ impl Target {
         }
     }
 
-    /// Sets replicas through the scale subresource.
-    pub async fn scale(&self, replicas: u32) -> Result<(), Error> {
+    /// Sets replicas through the scale subresource, or, when driving an HPA,
+    /// sets its minReplicas (capped at its maxReplicas). Returns what was asked for.
+    pub async fn scale(&self, client: &Client, replicas: u32) -> Result<u32, Error> {
         let params = PatchParams {
             field_manager: Some(MANAGER.into()),
             ..PatchParams::default()
         };
+        if let Some(hpa) = &self.driven_hpa {
+            let min = replicas.clamp(1, hpa.max_replicas);
+            let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &hpa.namespace);
+            return api
+                .patch(
+                    &hpa.name,
+                    &params,
+                    &Patch::Merge(serde_json::json!({ "spec": { "minReplicas": min } })),
+                )
+                .await
+                .map(|_| min)
+                .map_err(|e| {
+                    api_error(
+                        &format!(
+                            "setting minReplicas of HorizontalPodAutoscaler {}/{}",
+                            hpa.namespace, hpa.name
+                        ),
+                        e,
+                    )
+                });
+        }
         self.api
             .patch_scale(
                 &self.name,
@@ -93,7 +160,7 @@ impl Target {
                 &Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } })),
             )
             .await
-            .map(|_| ())
+            .map(|_| replicas)
             .map_err(|e| api_error(&format!("scaling {}", self.describe), e))
     }
 
