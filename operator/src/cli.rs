@@ -112,6 +112,9 @@ pub enum Command {
         /// Where /metrics, /healthz and /readyz listen.
         #[arg(long, default_value = "0.0.0.0:9090")]
         metrics_listen: SocketAddr,
+        /// Most SLOs reconciled at once (each pass makes a few API calls).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        concurrency: u16,
         /// Dashboard base URL, linked from the generated alerts.
         #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
         dashboard_url: Option<String>,
@@ -314,6 +317,7 @@ pub fn run(cli: Cli) -> ExitCode {
             identity,
             lease_duration,
             metrics_listen,
+            concurrency,
             dashboard_url,
             otlp_endpoint: _,
             otlp_service_name: _,
@@ -347,6 +351,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 identity,
                 lease_duration: lease_duration.std(),
                 metrics_listen,
+                concurrency,
                 dashboard_url,
             }))
         }

@@ -19,6 +19,7 @@ pub struct Args {
     pub identity: Option<String>,
     pub lease_duration: Duration,
     pub metrics_listen: SocketAddr,
+    pub concurrency: u16,
     pub dashboard_url: Option<String>,
 }
 
@@ -63,6 +64,7 @@ pub async fn run(args: Args) -> ExitCode {
         identity,
         lease_duration: args.lease_duration,
         metrics_listen: args.metrics_listen,
+        concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
     };
     match controller::run(client, settings).await {

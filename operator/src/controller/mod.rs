@@ -624,6 +624,8 @@ pub struct Settings {
     pub identity: String,
     pub lease_duration: Duration,
     pub metrics_listen: std::net::SocketAddr,
+    /// Most SLOs reconciled at once.
+    pub concurrency: u16,
     /// Dashboard base URL, linked from generated alerts.
     pub dashboard_url: Option<String>,
 }
@@ -743,6 +745,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let statefulsets = by_target("StatefulSet", store.clone());
     let shutdown_leader = leader.clone();
     controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .reconcile_all_on(decide_all)
         .watches(
             Api::<Deployment>::all(client.clone()),
