@@ -143,6 +143,63 @@ fn lint_template_schema_and_copies() {
     assert!(!ok, "{err}");
     let (ok, _, err) = helm(&["template", "gov", chart.as_str(), "--set", "typo=1"]);
     assert!(!ok, "{err}");
+    let (ok, _, err) = helm(&[
+        "template",
+        "gov",
+        chart.as_str(),
+        "--set",
+        "operator.otlp.endpoint=collector:4318",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("otlp"), "{err}");
+
+    // Traces are off unless an endpoint is set; then the operator gets it.
+    let args = |objects: &[serde_json::Value]| -> Vec<String> {
+        let operator = objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "gov-operator")
+            .unwrap();
+        operator["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    let plain = args(&render("governor", &[]));
+    assert!(plain.iter().all(|a| !a.starts_with("--otlp")), "{plain:?}");
+    assert!(plain.contains(&"--concurrency=32".to_string()), "{plain:?}");
+    let traced = args(&render(
+        "governor",
+        &["--set", "operator.otlp.endpoint=http://collector:4318"],
+    ));
+    assert!(
+        traced.contains(&"--otlp-endpoint=http://collector:4318".to_string())
+            && traced.contains(&"--otlp-service-name=governor-operator".to_string()),
+        "{traced:?}"
+    );
+}
+
+/// The operator refuses an OTLP endpoint it cannot use, naming the flag.
+#[test]
+fn a_bad_otlp_endpoint_is_refused_by_name() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_governor"))
+        .args([
+            "operator",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--otlp-endpoint",
+            "collector:4318",
+        ])
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--otlp-endpoint") && err.contains("collector:4318"),
+        "{err}"
+    );
 }
 
 fn resource(v: &serde_json::Value) -> (ApiResource, bool) {
