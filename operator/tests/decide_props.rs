@@ -320,16 +320,9 @@ fn missing_data_holds_and_says_why() {
     assert!(plan.hold.unwrap().contains("stale"));
 }
 
-#[test]
-fn an_outage_longer_than_the_stabilization_window_ends_without_a_scale_down_burst() {
-    let mut spec = audit_spec();
-    spec.scaling.scale_down.stabilization_window = governor_crds::Duration::from_secs(20);
-    let current = Actuation {
-        replicas: 10,
-        pool_size: Some(4),
-    };
-    // Little load: far fewer than 10 replicas would do.
-    let calm = |now: f64| Observation {
+/// Little load on 10 ready replicas: far fewer would do.
+fn calm(now: f64) -> Observation {
+    Observation {
         sampled_at: Some(now),
         request_rate: Some(20.0),
         latency: Percentiles {
@@ -340,6 +333,16 @@ fn an_outage_longer_than_the_stabilization_window_ends_without_a_scale_down_burs
         },
         ready_replicas: Some(10),
         ..Observation::default()
+    }
+}
+
+#[test]
+fn an_outage_longer_than_the_stabilization_window_ends_without_a_scale_down_burst() {
+    let mut spec = audit_spec();
+    spec.scaling.scale_down.stabilization_window = governor_crds::Duration::from_secs(20);
+    let current = Actuation {
+        replicas: 10,
+        pool_size: Some(4),
     };
     let mut state = ControllerState::default();
     let mut now = 0.0;
@@ -373,23 +376,17 @@ fn an_outage_longer_than_the_stabilization_window_ends_without_a_scale_down_burs
 fn a_fresh_state_waits_a_window_before_scaling_down() {
     let mut spec = audit_spec();
     spec.scaling.scale_down.stabilization_window = governor_crds::Duration::from_secs(20);
-    let obs = Observation {
-        sampled_at: Some(100.0),
-        request_rate: Some(20.0),
-        latency: Percentiles {
-            p50: Some(0.01),
-            p90: Some(0.02),
-            p99: Some(0.03),
-            ..Percentiles::default()
-        },
-        ready_replicas: Some(10),
-        ..Observation::default()
-    };
     let current = Actuation {
         replicas: 10,
         pool_size: Some(4),
     };
-    let (plan, _) = decide(&spec, ControllerState::default(), &obs, current, 100.0);
+    let (plan, _) = decide(
+        &spec,
+        ControllerState::default(),
+        &calm(100.0),
+        current,
+        100.0,
+    );
     assert!(
         plan.replicas.as_ref().is_none_or(|c| c.to >= c.from),
         "a new leader scaled down on its first pass: {plan:?}"

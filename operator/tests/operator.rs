@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::operator::{apply_all, chart_rbac, deployment, leading, start_operator};
+use common::operator::{deployment, leading, start_operator};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use governor_crds::ServiceLevelObjective;
-use governor_tests::{ControlPlane, Prometheus, repo_root, wait_until};
+use governor_tests::{Prometheus, repo_root, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -102,18 +102,12 @@ fn spawn_bridge(
 
 #[tokio::test]
 async fn the_operator_keeps_the_audit_inside_its_slo_on_a_real_cluster() {
-    let cp = ControlPlane::start().await.unwrap();
-    cp.install_crds().await.unwrap();
-    let ns = cp.temp_namespace("op").await.unwrap();
-    let release = ns.name.clone();
-    apply_all(&cp.client, &ns.name, &chart_rbac(&release, &ns.name)).await;
-    let token = cp
-        .service_account_token(&ns.name, &format!("{release}-operator"))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cp.kubeconfig(&token)).unwrap();
+    let common::operator::Cluster {
+        cp,
+        ns,
+        kubeconfig,
+        dir: _dir,
+    } = common::operator::cluster("op").await;
 
     let params = PatchParams::apply("governor-tests");
     let deployments: Api<Deployment> = Api::namespaced(cp.client.clone(), &ns.name);

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::operator::{apply_all, chart_rbac, deployment, start_operator};
+use common::operator::{deployment, start_operator};
 use governor::observe::queries::{QueryPlan, Signal};
 use governor_crds::ServiceLevelObjective;
-use governor_tests::{ControlPlane, Jaeger, Prometheus, wait_until};
+use governor_tests::{Jaeger, Prometheus, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::events::v1::Event;
@@ -179,17 +179,12 @@ async fn watch_replicas(api: &Api<Deployment>, span: Duration) -> (i32, i32, i32
 
 #[tokio::test]
 async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
-    let cp = ControlPlane::start().await.unwrap();
-    cp.install_crds().await.unwrap();
-    let ns = cp.temp_namespace("res").await.unwrap();
-    apply_all(&cp.client, &ns.name, &chart_rbac(&ns.name, &ns.name)).await;
-    let token = cp
-        .service_account_token(&ns.name, &format!("{}-operator", ns.name))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cp.kubeconfig(&token)).unwrap();
+    let common::operator::Cluster {
+        cp,
+        ns,
+        kubeconfig,
+        dir: _dir,
+    } = common::operator::cluster("res").await;
 
     let params = PatchParams::apply("governor-tests");
     let deployments: Api<Deployment> = Api::namespaced(cp.client.clone(), &ns.name);

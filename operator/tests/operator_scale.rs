@@ -9,10 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::operator::{apply_all, chart_rbac, deployment, start_operator};
+use common::operator::{deployment, start_operator};
 use futures::StreamExt;
 use governor_crds::ServiceLevelObjective;
-use governor_tests::{ControlPlane, Prometheus, wait_until};
+use governor_tests::{Prometheus, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -36,17 +36,12 @@ fn memory_mib(pid: u32) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_thousand_slos_are_reconciled_and_memory_is_measured() {
-    let cp = ControlPlane::start().await.unwrap();
-    cp.install_crds().await.unwrap();
-    let ns = cp.temp_namespace("scale").await.unwrap();
-    apply_all(&cp.client, &ns.name, &chart_rbac(&ns.name, &ns.name)).await;
-    let token = cp
-        .service_account_token(&ns.name, &format!("{}-operator", ns.name))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cp.kubeconfig(&token)).unwrap();
+    let common::operator::Cluster {
+        cp,
+        ns,
+        kubeconfig,
+        dir: _dir,
+    } = common::operator::cluster("scale").await;
 
     let services = SERVICES.to_string();
     let (_sim, sim) = common::start_sim(&["--scenario", "diurnal", "--services", &services]).await;

@@ -1,9 +1,10 @@
 //! Shared by the operator's end-to-end tests: the chart's RBAC on a real API
 //! server, and `governor operator` started as a process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use governor_tests::{Server, free_port, repo_root, tools};
+use governor_tests::control_plane::TempNamespace;
+use governor_tests::{ControlPlane, Server, free_port, repo_root, tools};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client};
 
@@ -134,4 +135,35 @@ pub async fn leading(op: &Operator) -> Option<bool> {
     let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
     let line = text.lines().find(|l| l.starts_with("governor_leader "))?;
     Some(line.ends_with(" 1"))
+}
+
+/// A real API server with the CRDs and a namespace holding the chart's RBAC
+/// (release named after the namespace); `kubeconfig` acts as the chart's
+/// operator ServiceAccount.
+pub struct Cluster {
+    pub ns: TempNamespace,
+    pub cp: ControlPlane,
+    pub kubeconfig: PathBuf,
+    /// Holds the kubeconfig: keep it alive with the test.
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn cluster(prefix: &str) -> Cluster {
+    let cp = ControlPlane::start().await.unwrap();
+    cp.install_crds().await.unwrap();
+    let ns = cp.temp_namespace(prefix).await.unwrap();
+    apply_all(&cp.client, &ns.name, &chart_rbac(&ns.name, &ns.name)).await;
+    let token = cp
+        .service_account_token(&ns.name, &format!("{}-operator", ns.name))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cp.kubeconfig(&token)).unwrap();
+    Cluster {
+        ns,
+        cp,
+        kubeconfig,
+        dir,
+    }
 }
