@@ -433,14 +433,28 @@ async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
     // Prometheus back (same port, same data): normal operation, no scale-down burst.
     prom.restart().await.unwrap();
     let back = Instant::now();
-    wait_condition(
-        &slos,
-        "svc-0",
-        "MetricsAvailable",
-        "True",
-        Duration::from_secs(60),
-    )
-    .await;
+    // Rates over a window that spans the gap read low: the operator waits a
+    // whole window (10 s) of fresh data, and says so.
+    let mut waited_for_window = false;
+    loop {
+        let slo = slos.get("svc-0").await.unwrap();
+        match condition(&slo, "MetricsAvailable") {
+            Some((status, _, _)) if status == "True" => break,
+            Some((_, _, message)) => {
+                waited_for_window |= message.contains("do not cover the gap yet");
+            }
+            None => {}
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(60),
+            "metrics never available again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        waited_for_window,
+        "no pass waited for rates that cover the gap"
+    );
     println!(
         "MetricsAvailable=True {:.1} s after Prometheus came back",
         back.elapsed().as_secs_f64()
@@ -460,6 +474,13 @@ async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
         after.1,
         watch_for.as_secs()
     );
+    let status = slos.get("svc-0").await.unwrap().status.unwrap();
+    for d in status.decisions.iter().rev().take(3).rev() {
+        println!(
+            "  svc-0 decision {:?} {} -> {}: {}",
+            d.knob, d.from, d.to, d.reason
+        );
+    }
     assert!(
         after.0 >= held,
         "replicas fell to {} right after Prometheus returned (held {held})",

@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::decide::{Actuation, ControllerState, decide};
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, Reading};
+use crate::observe::queries::Signal;
 use crate::report::{self, Pass, Reach};
 
 pub use leader::Leader;
@@ -154,6 +155,14 @@ pub fn spawn_observer(
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut number = 0u64;
+        // Rates over a window that spans a gap in the data (Prometheus down,
+        // scrapes failing) read low: after a gap, a signal is trusted again
+        // only once a whole window has passed.
+        let window = source
+            .window
+            .parse::<governor_crds::Duration>()
+            .map_or(Duration::from_secs(60), |d| d.std());
+        let mut gaps: HashMap<Key, Instant> = HashMap::new();
         loop {
             tick.tick().await;
             let slos = store.state();
@@ -165,11 +174,31 @@ pub fn spawn_observer(
             ctx.metrics.queries.inc_by(cycle.queries as u64);
             ctx.metrics.query_failures.inc_by(cycle.failed as u64);
             number += 1;
-            if let Ok(mut readings) = ctx.readings.lock() {
-                readings.clear();
-                for (slo, reading) in slos.iter().zip(cycle.readings) {
-                    readings.insert(key(slo), (number, reading));
+            let mut fresh: HashMap<Key, (u64, Reading)> = HashMap::with_capacity(slos.len());
+            for (slo, mut reading) in slos.iter().zip(cycle.readings) {
+                let k = key(slo);
+                if reading.observation.request_rate.is_none() {
+                    gaps.insert(k.clone(), Instant::now());
+                } else if let Some(since) = gaps.get(&k).map(Instant::elapsed) {
+                    if since < window {
+                        reading.observation.request_rate = None;
+                        reading.missing.insert(
+                            Signal::Requests.name(),
+                            format!(
+                                "data returned {:.0} s ago; rates over the {} window do not cover the gap yet",
+                                since.as_secs_f64(),
+                                source.window
+                            ),
+                        );
+                    } else {
+                        gaps.remove(&k);
+                    }
                 }
+                fresh.insert(k, (number, reading));
+            }
+            gaps.retain(|k, _| fresh.contains_key(k));
+            if let Ok(mut readings) = ctx.readings.lock() {
+                *readings = fresh;
             }
             let _ = decide.unbounded_send(());
         }
@@ -404,13 +433,13 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         )
         .await;
     }
-    let (cycle, obs) = ctx
+    let (cycle, obs, missing) = ctx
         .readings
         .lock()
         .ok()
         .and_then(|r| {
             r.get(&(namespace.clone(), name.clone()))
-                .map(|(n, r)| (*n, r.observation.clone()))
+                .map(|(n, r)| (*n, r.observation.clone(), r.missing.clone()))
         })
         .unwrap_or_default();
     let now = unix_now();
@@ -429,8 +458,29 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .ok()
         .and_then(|mut s| s.remove(&(namespace.clone(), name.clone())))
         .unwrap_or_default();
-    let (plan, next) =
+    let (mut plan, next) =
         tracing::info_span!("decide").in_scope(|| decide(&slo.spec, state, &obs, current, now));
+    // A hold names what was missing and why, each cause once.
+    let mut by_cause: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, why) in missing.iter().filter(|(k, _)| {
+        *k == &Signal::Requests.name()
+            || *k == &Signal::SampleTime.name()
+            || k.starts_with("latency")
+    }) {
+        match by_cause.iter_mut().find(|(w, _)| w == why) {
+            Some((_, keys)) => keys.push(k.clone()),
+            None => by_cause.push((why.clone(), vec![k.clone()])),
+        }
+    }
+    let causes: Vec<String> = by_cause
+        .iter()
+        .map(|(why, keys)| format!("{}: {why}", keys.join(", ")))
+        .collect();
+    if let Some(hold) = plan.hold.as_mut()
+        && !causes.is_empty()
+    {
+        *hold = format!("{hold} ({})", causes.join("; "));
+    }
     if let Ok(mut d) = ctx.decided.lock() {
         d.insert((namespace.clone(), name.clone()), (Instant::now(), cycle));
     }
