@@ -575,3 +575,39 @@ async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
     stop.store(true, Ordering::SeqCst);
     let _ = bridge.await;
 }
+
+/// Without the CRD the operator keeps running and says what is wrong: in its
+/// log, and as a watch error in its metrics.
+#[tokio::test]
+async fn a_missing_crd_is_reported_not_a_crash() {
+    let common::operator::Cluster {
+        cp: _cp,
+        ns,
+        kubeconfig,
+        dir: _dir,
+    } = common::operator::cluster_with("nocrd", false).await;
+    let mut operator = start_operator("a", &kubeconfig, &ns.name, "http://127.0.0.1:9", &[]);
+    let metrics = operator.metrics.clone();
+    wait_until(
+        "a watch error in the metrics",
+        Duration::from_secs(60),
+        || async {
+            let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+            text.lines()
+                .any(|l| {
+                    l.starts_with("governor_reconcile_errors_total{")
+                        && l.contains("category=\"watch\"")
+                        && !l.ends_with(" 0")
+                })
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    operator.server.check_alive().unwrap();
+    let log = operator.server.log_tail(200);
+    assert!(
+        log.contains("is the ServiceLevelObjective CRD installed"),
+        "{log}"
+    );
+}

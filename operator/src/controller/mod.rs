@@ -18,7 +18,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{Action, Error as ControllerError};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
@@ -794,6 +794,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let deployments = by_target("Deployment", store.clone());
     let statefulsets = by_target("StatefulSet", store.clone());
     let shutdown_leader = leader.clone();
+    let watch_ctx = ctx.clone();
     controller
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .reconcile_all_on(decide_all)
@@ -807,10 +808,38 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         })
         .graceful_shutdown_on(shutdown_signal())
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| async {})
+        .for_each(|result| {
+            // Reconcile errors are counted and logged by error_policy; a
+            // failing watch would otherwise go unseen.
+            if let Err(e @ (ControllerError::QueueError(_) | ControllerError::RunnerError(_))) =
+                &result
+            {
+                watch_ctx
+                    .metrics
+                    .reconcile_errors
+                    .get_or_create(&metrics::Category {
+                        category: "watch".into(),
+                    })
+                    .inc();
+                tracing::warn!(category = "watch", "{}", watch_hint(&e.to_string()));
+            }
+            async {}
+        })
         .await;
     shutdown_leader.release().await;
     Ok(())
+}
+
+/// A failed watch, with what usually causes it.
+fn watch_hint(error: &str) -> String {
+    let hint = if error.contains("404") || error.contains("NotFound") {
+        "; the API server does not serve a watched kind: is the ServiceLevelObjective CRD installed? (kubectl apply -f crds/, or the Helm chart)"
+    } else if error.contains("403") || error.contains("Forbidden") {
+        "; RBAC denies a watch: the operator needs the chart's ClusterRole (list and watch servicelevelobjectives, deployments, statefulsets, horizontalpodautoscalers)"
+    } else {
+        ""
+    };
+    format!("watching the cluster failed: {error}{hint}")
 }
 
 /// Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).

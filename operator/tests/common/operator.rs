@@ -149,8 +149,15 @@ pub struct Cluster {
 }
 
 pub async fn cluster(prefix: &str) -> Cluster {
+    cluster_with(prefix, true).await
+}
+
+/// As `cluster`, with or without Governor's CRD installed.
+pub async fn cluster_with(prefix: &str, crds: bool) -> Cluster {
     let cp = ControlPlane::start().await.unwrap();
-    cp.install_crds().await.unwrap();
+    if crds {
+        cp.install_crds().await.unwrap();
+    }
     let ns = cp.temp_namespace(prefix).await.unwrap();
     apply_all(&cp.client, &ns.name, &chart_rbac(&ns.name, &ns.name)).await;
     let token = cp
