@@ -72,19 +72,31 @@ fn condition(
     message: String,
     p: &Pass,
 ) -> Condition {
+    condition_at(prev, kind, status, reason, &message, p.generation, &p.now)
+}
+
+/// A condition as of `now`; its transition time moves only when its status does.
+fn condition_at(
+    prev: &[Condition],
+    kind: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
     let status = if status { "True" } else { "False" }.to_string();
-    // The transition time moves only when the status does.
     let since = prev
         .iter()
         .find(|c| c.type_ == kind && c.status == status)
-        .map_or_else(|| p.now.clone(), |c| c.last_transition_time.clone());
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
     Condition {
         type_: kind.to_string(),
         status,
         reason: reason.to_string(),
-        message: truncate_note(&message),
+        message: truncate_note(message),
         last_transition_time: since,
-        observed_generation: p.generation,
+        observed_generation: generation,
     }
 }
 
@@ -291,25 +303,18 @@ pub fn target_missing(
     now: Time,
 ) -> Status {
     let mut status = prev.cloned().unwrap_or_default();
-    let prev_conditions = status.conditions.clone();
-    let set = |kind: &str, reason: &str| {
-        let since = prev_conditions
-            .iter()
-            .find(|c| c.type_ == kind && c.status == "False")
-            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-        Condition {
-            type_: kind.to_string(),
-            status: "False".into(),
-            reason: reason.into(),
-            message: truncate_note(message),
-            last_transition_time: since,
-            observed_generation: generation,
-        }
+    let missing = |kind: &str| {
+        condition_at(
+            &status.conditions,
+            kind,
+            false,
+            Reach::MISSING,
+            message,
+            generation,
+            &now,
+        )
     };
-    for c in [
-        set("TargetFound", Reach::MISSING),
-        set("Ready", Reach::MISSING),
-    ] {
+    for c in [missing("TargetFound"), missing("Ready")] {
         match status.conditions.iter_mut().find(|x| x.type_ == c.type_) {
             Some(x) => *x = c,
             None => status.conditions.push(c),

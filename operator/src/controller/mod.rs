@@ -15,7 +15,7 @@ use futures::StreamExt;
 use governor_crds::{Knob, ServiceLevelObjective, ServiceLevelObjectiveStatus as Status};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Error as ControllerError};
@@ -266,12 +266,9 @@ async fn write_status(
     Ok(())
 }
 
-fn condition_status(status: &Status, kind: &str) -> Option<String> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == kind)
-        .map(|c| c.status.clone())
+/// The condition of type `kind` in `status`, if any.
+fn condition<'a>(status: Option<&'a Status>, kind: &str) -> Option<&'a Condition> {
+    status?.conditions.iter().find(|c| c.type_ == kind)
 }
 
 fn interval_of(slo: &ServiceLevelObjective) -> Duration {
@@ -395,7 +392,7 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
     }
     apply_rules(ctx, slo).await?;
     let prev = slo.status.as_ref();
-    let was = |kind: &str| prev.and_then(|s| condition_status(s, kind));
+    let was = |kind: &str| condition(prev, kind).map(|c| c.status.as_str());
     let read = read_target(ctx, slo, &namespace)
         .instrument(tracing::info_span!("read_target"))
         .await;
@@ -403,7 +400,7 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         Ok(r) => r,
         Err(e @ Error::TargetMissing(_)) => {
             // Announced once when it goes missing; the condition says it meanwhile.
-            if was("TargetFound").as_deref() != Some("False") {
+            if was("TargetFound") != Some("False") {
                 event(ctx, slo, EventType::Warning, "TargetMissing", e.to_string()).await;
             }
             let status = report::target_missing(
@@ -417,12 +414,8 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         }
         Err(e) => return Err(e),
     };
-    let was_reason = |kind: &str| {
-        prev.and_then(|s| s.conditions.iter().find(|c| c.type_ == kind))
-            .map(|c| c.reason.clone())
-    };
     if reach.reason == Reach::HPA_NOT_DRIVEN
-        && was_reason("TargetFound").as_deref() != Some(Reach::HPA_NOT_DRIVEN)
+        && condition(prev, "TargetFound").map(|c| c.reason.as_str()) != Some(Reach::HPA_NOT_DRIVEN)
     {
         event(
             ctx,
@@ -433,13 +426,13 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         )
         .await;
     }
-    let (cycle, obs, missing) = ctx
+    let (cycle, obs, hold_causes) = ctx
         .readings
         .lock()
         .ok()
         .and_then(|r| {
             r.get(&(namespace.clone(), name.clone()))
-                .map(|(n, r)| (*n, r.observation.clone(), r.missing.clone()))
+                .map(|(n, r)| (*n, r.observation.clone(), r.hold_causes()))
         })
         .unwrap_or_default();
     let now = unix_now();
@@ -460,26 +453,11 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .unwrap_or_default();
     let (mut plan, next) =
         tracing::info_span!("decide").in_scope(|| decide(&slo.spec, state, &obs, current, now));
-    // A hold names what was missing and why, each cause once.
-    let mut by_cause: Vec<(String, Vec<String>)> = Vec::new();
-    for (k, why) in missing.iter().filter(|(k, _)| {
-        *k == &Signal::Requests.name()
-            || *k == &Signal::SampleTime.name()
-            || k.starts_with("latency")
-    }) {
-        match by_cause.iter_mut().find(|(w, _)| w == why) {
-            Some((_, keys)) => keys.push(k.clone()),
-            None => by_cause.push((why.clone(), vec![k.clone()])),
-        }
-    }
-    let causes: Vec<String> = by_cause
-        .iter()
-        .map(|(why, keys)| format!("{}: {why}", keys.join(", ")))
-        .collect();
+    // A hold names what was missing and why.
     if let Some(hold) = plan.hold.as_mut()
-        && !causes.is_empty()
+        && let Some(causes) = hold_causes
     {
-        *hold = format!("{hold} ({})", causes.join("; "));
+        *hold = format!("{hold} ({causes})");
     }
     if let Ok(mut d) = ctx.decided.lock() {
         d.insert((namespace.clone(), name.clone()), (Instant::now(), cycle));
@@ -593,8 +571,8 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .await;
     }
     // Problems are announced when they appear, not every pass.
-    if condition_status(&status, "MetricsAvailable").as_deref() == Some("False")
-        && was("MetricsAvailable").as_deref() != Some("False")
+    if condition(Some(&status), "MetricsAvailable").map(|c| c.status.as_str()) == Some("False")
+        && was("MetricsAvailable") != Some("False")
     {
         event(
             ctx,
@@ -606,7 +584,7 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .await;
     }
     if let Some(b) = &plan.bottleneck
-        && was("Bottleneck").as_deref() != Some("True")
+        && was("Bottleneck") != Some("True")
     {
         event(
             ctx,

@@ -30,6 +30,33 @@ pub struct Reading {
     pub missing: BTreeMap<String, String>,
 }
 
+impl Reading {
+    /// Why the signals a decision needs (request rate, sample time, latency)
+    /// are missing, each cause once with the signals it affects; `None` when
+    /// none is.
+    pub fn hold_causes(&self) -> Option<String> {
+        let mut by_cause: Vec<(&str, Vec<&str>)> = Vec::new();
+        let needed = [Signal::Requests.name(), Signal::SampleTime.name()];
+        for (signal, why) in self
+            .missing
+            .iter()
+            .filter(|(k, _)| needed.contains(k) || k.starts_with("latency"))
+        {
+            match by_cause.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, signals)) => signals.push(signal),
+                None => by_cause.push((why, vec![signal])),
+            }
+        }
+        (!by_cause.is_empty()).then(|| {
+            by_cause
+                .iter()
+                .map(|(why, signals)| format!("{}: {why}", signals.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
 /// One observation cycle over many SLOs.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Cycle {
@@ -275,4 +302,28 @@ fn finish(reading: &mut Reading, values: &HashMap<Signal, f64>) {
     o.pool_max = clean(values.get(&Signal::PoolMax).copied());
     o.pool_pending = clean(values.get(&Signal::PoolPending).copied());
     o.pool_wait = clean(values.get(&Signal::PoolWait).copied());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_causes_name_each_cause_once_and_only_what_a_decision_needs() {
+        let mut reading = Reading::default();
+        assert_eq!(reading.hold_causes(), None);
+        for signal in ["Requests", "latency_p99"] {
+            reading
+                .missing
+                .insert(signal.into(), "query failed: connection refused".into());
+        }
+        reading.missing.insert(
+            "cache_hit_rate".into(),
+            "no cache lookups in the window".into(),
+        );
+        assert_eq!(
+            reading.hold_causes().as_deref(),
+            Some("Requests, latency_p99: query failed: connection refused")
+        );
+    }
 }
