@@ -3,6 +3,7 @@
 # version, into one cache folder that later runs reuse:
 #   prometheus, promtool, alertmanager  (Debian packages)
 #   chromium                            (Debian package, dashboard browser tests)
+#   mold                                (Debian package, the linker of the test build)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
 # Prints the bin folder on the last line of stdout. Idempotent.
 set -euo pipefail
@@ -11,7 +12,7 @@ K8S_VERSION=v1.37.2       # k8s.io/kubernetes; staging modules are v0.37.2
 ETCD_VERSION=v3.6.16      # go.etcd.io/etcd/server/v3
 JAEGER_VERSION=v1.76.0    # github.com/jaegertracing/jaeger (the v2 all-in-one binary)
 HELM_VERSION=v3.22.0      # helm.sh/helm/v3
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
 TOOLS_ROOT="${GOVERNOR_TOOLS_DIR:-$HOME/.cache/governor-tools}"
