@@ -1,6 +1,7 @@
 //! The ServiceLevelObjective API (`governor.dev/v1alpha1`): Rust types, the CRD
 //! generated from them, and validation that names every problem's field.
 
+pub mod conditions;
 pub mod duration;
 pub mod manifest;
 pub mod promql;

@@ -922,6 +922,26 @@ pub enum Knob {
     CacheWarmUp,
 }
 
+impl Knob {
+    /// The knob as a metric label and in Events: `replicas`, `pool_size`, `cache_warm_up`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Knob::Replicas => "replicas",
+            Knob::PoolSize => "pool_size",
+            Knob::CacheWarmUp => "cache_warm_up",
+        }
+    }
+
+    /// The knob in prose: `replicas`, `pool size`, `cache warm-up`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Knob::Replicas => "replicas",
+            Knob::PoolSize => "pool size",
+            Knob::CacheWarmUp => "cache warm-up",
+        }
+    }
+}
+
 /// One decision in the log.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,14 @@
 //! The actuation port: where a plan meets the world. The operator implements it
-//! over the Kubernetes API, `governor demo` and `governor simulate` over the
-//! simulator; the order of changes that keeps the connection budget lives here.
+//! over the Kubernetes API (`controller::act`), `governor demo` and `governor
+//! simulate` over the simulator (`sim::engine::SimPort`); the order of changes
+//! that keeps the connection budget, and the plan's translation into changes,
+//! live here only.
+
+use std::future::Future;
+
+use governor_crds::Knob;
+
+use crate::decide::Plan;
 
 /// What the plan asks, in applicable form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -10,14 +18,36 @@ pub struct Request {
     pub warm_up: bool,
 }
 
-/// A target Governor can change.
+impl Request {
+    /// The changes `plan` asks for; nothing for a DryRun plan.
+    pub fn from_plan(plan: &Plan) -> Self {
+        if plan.dry_run {
+            return Self::default();
+        }
+        Self {
+            replicas: plan.replicas.as_ref().map(|c| c.to),
+            pool_size: plan.pool_size.as_ref().map(|c| c.to),
+            warm_up: plan.warm_up.is_some(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A target Governor can change. Each method is one change; `apply` orders them.
 pub trait Port {
-    type Error;
+    type Error: std::fmt::Display;
     /// The per-replica pool size in effect, when Governor manages one.
     fn pool_size(&self) -> Option<u32>;
-    fn set_replicas(&mut self, replicas: u32) -> Result<(), Self::Error>;
-    fn set_pool_size(&mut self, size: u32) -> Result<(), Self::Error>;
-    fn warm_up(&mut self) -> Result<(), Self::Error>;
+    /// Sets the replicas; returns the count actually set (a driven HPA may cap it).
+    fn set_replicas(
+        &mut self,
+        replicas: u32,
+    ) -> impl Future<Output = Result<u32, Self::Error>> + Send;
+    fn set_pool_size(&mut self, size: u32) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn warm_up(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// One change, in the order it must be made.
@@ -26,6 +56,16 @@ pub enum Step {
     PoolSize(u32),
     Replicas(u32),
     WarmUp,
+}
+
+impl Step {
+    pub fn knob(self) -> Knob {
+        match self {
+            Step::PoolSize(_) => Knob::PoolSize,
+            Step::Replicas(_) => Knob::Replicas,
+            Step::WarmUp => Knob::CacheWarmUp,
+        }
+    }
 }
 
 /// The steps of `req` in the order that keeps replicas x pool within the budget
@@ -53,17 +93,47 @@ pub fn steps(req: Request, current_pool: Option<u32>) -> Vec<Step> {
     out
 }
 
+/// What `apply` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Replicas asked and the fewer actually set, when the target capped them.
+    pub capped: Option<(u32, u32)>,
+}
+
+/// The step that failed, and why; the steps after it did not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", knob.as_str())]
+pub struct Failed<E: std::fmt::Display> {
+    pub knob: Knob,
+    pub error: E,
+}
+
 /// Applies `req` through `port` step by step; stops at the first error, so a
 /// later step never runs on a failed earlier one.
-pub fn apply<P: Port>(port: &mut P, req: Request) -> Result<(), P::Error> {
+pub async fn apply<P: Port>(port: &mut P, req: Request) -> Result<Applied, Failed<P::Error>> {
+    let mut applied = Applied::default();
     for step in steps(req, port.pool_size()) {
+        let failed = |error| Failed {
+            knob: step.knob(),
+            error,
+        };
         match step {
-            Step::PoolSize(p) => port.set_pool_size(p)?,
-            Step::Replicas(n) => port.set_replicas(n)?,
-            Step::WarmUp => port.warm_up()?,
+            Step::PoolSize(p) => port.set_pool_size(p).await.map_err(failed)?,
+            Step::Replicas(n) => {
+                let set = port.set_replicas(n).await.map_err(failed)?;
+                if set != n {
+                    applied.capped = Some((n, set));
+                }
+            }
+            Step::WarmUp => port.warm_up().await.map_err(failed)?,
         }
     }
-    Ok(())
+    Ok(applied)
+}
+
+/// `apply` for a port whose changes complete at once (the simulator).
+pub fn apply_now<P: Port>(port: &mut P, req: Request) -> Result<Applied, Failed<P::Error>> {
+    futures::executor::block_on(apply(port, req))
 }
 
 #[cfg(test)]
@@ -75,6 +145,7 @@ mod tests {
         pool: Option<u32>,
         calls: Vec<String>,
         fail_on: Option<&'static str>,
+        cap: Option<u32>,
     }
 
     impl Port for Recorder {
@@ -82,21 +153,29 @@ mod tests {
         fn pool_size(&self) -> Option<u32> {
             self.pool
         }
-        fn set_replicas(&mut self, n: u32) -> Result<(), String> {
+        async fn set_replicas(&mut self, n: u32) -> Result<u32, String> {
             if self.fail_on == Some("replicas") {
                 return Err("scale refused".into());
             }
             self.calls.push(format!("replicas {n}"));
-            Ok(())
+            Ok(self.cap.map_or(n, |c| n.min(c)))
         }
-        fn set_pool_size(&mut self, n: u32) -> Result<(), String> {
+        async fn set_pool_size(&mut self, n: u32) -> Result<(), String> {
             self.calls.push(format!("pool {n}"));
             self.pool = Some(n);
             Ok(())
         }
-        fn warm_up(&mut self) -> Result<(), String> {
+        async fn warm_up(&mut self) -> Result<(), String> {
             self.calls.push("warm".into());
             Ok(())
+        }
+    }
+
+    fn request(replicas: u32, pool: u32, warm_up: bool) -> Request {
+        Request {
+            replicas: Some(replicas),
+            pool_size: Some(pool),
+            warm_up,
         }
     }
 
@@ -106,52 +185,66 @@ mod tests {
             pool: Some(50),
             ..Default::default()
         };
-        apply(
-            &mut r,
-            Request {
-                replicas: Some(6),
-                pool_size: Some(13),
-                warm_up: true,
-            },
-        )
-        .unwrap();
+        apply_now(&mut r, request(6, 13, true)).unwrap();
         assert_eq!(r.calls, ["pool 13", "replicas 6", "warm"]);
         let mut r = Recorder {
             pool: Some(13),
             ..Default::default()
         };
-        apply(
-            &mut r,
-            Request {
-                replicas: Some(3),
-                pool_size: Some(26),
-                warm_up: false,
-            },
-        )
-        .unwrap();
+        apply_now(&mut r, request(3, 26, false)).unwrap();
         assert_eq!(r.calls, ["replicas 3", "pool 26"]);
     }
 
     #[test]
-    fn a_failed_step_stops_the_rest() {
+    fn a_failed_step_stops_the_rest_and_names_its_knob() {
         let mut r = Recorder {
             pool: Some(10),
             fail_on: Some("replicas"),
             ..Default::default()
         };
-        let err = apply(
-            &mut r,
-            Request {
-                replicas: Some(3),
-                pool_size: Some(26),
-                warm_up: true,
-            },
-        );
-        assert_eq!(err, Err("scale refused".to_string()));
+        let err = apply_now(&mut r, request(3, 26, true)).unwrap_err();
+        assert_eq!(err.knob, Knob::Replicas);
+        assert_eq!(err.to_string(), "replicas: scale refused");
         assert!(
             r.calls.is_empty(),
             "the pool did not grow after a failed scale: {:?}",
             r.calls
+        );
+    }
+
+    #[test]
+    fn a_capped_scale_is_reported() {
+        let mut r = Recorder {
+            pool: Some(10),
+            cap: Some(4),
+            ..Default::default()
+        };
+        let applied = apply_now(&mut r, request(6, 10, false)).unwrap();
+        assert_eq!(applied.capped, Some((6, 4)));
+    }
+
+    #[test]
+    fn a_dry_run_plan_asks_for_nothing() {
+        let change = crate::decide::Change {
+            from: 2,
+            to: 3,
+            reason: String::new(),
+        };
+        let mut plan = Plan {
+            replicas: Some(change),
+            warm_up: Some("cold".into()),
+            dry_run: true,
+            ..Plan::default()
+        };
+        assert!(Request::from_plan(&plan).is_empty());
+        plan.dry_run = false;
+        assert_eq!(
+            Request::from_plan(&plan),
+            Request {
+                replicas: Some(3),
+                pool_size: None,
+                warm_up: true
+            }
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use governor_crds::{Mode, ObjectiveState, ServiceLevelObjectiveSpec as Spec};
 
-use crate::model::{Model, QUANTILES};
+use crate::estimate::{Estimate, QUANTILES};
 use crate::observe::Observation;
 
 /// Plan latency with this share of each target, so noise does not breach it.
@@ -53,7 +53,7 @@ impl Plan {
 /// What Governor remembers about one SLO between decisions.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ControllerState {
-    pub model: Model,
+    pub model: Estimate,
     /// Replica recommendations (time, replicas) within the stabilization window.
     pub recommendations: VecDeque<(f64, u32)>,
     /// Replica counts in effect (time set, replicas), for rate limits.

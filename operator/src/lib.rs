@@ -1,17 +1,24 @@
 //! Governor: an SLO autopilot for Kubernetes. The library behind the `governor`
-//! binary; each subcommand lives in `commands/`.
+//! binary; each subcommand lives in `commands/`, the control loop's steps in
+//! `observe` → `decide` → `actuate` → `report`, run by `controller` on a
+//! cluster and by `sim` in the simulator and the demo. See ARCHITECTURE.md.
 
 pub mod actuate;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod controller;
 pub mod decide;
-pub mod demo;
-pub mod model;
+pub mod error;
+pub mod estimate;
 pub mod observe;
 pub mod queueing;
-pub mod readmodel;
 pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod telemetry;
+
+pub use error::Error;
+
+/// The version `governor --version` prints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

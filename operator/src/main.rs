@@ -1,4 +1,5 @@
-//! The `governor` binary: parse arguments, set up logging, run the subcommand.
+//! The `governor` binary: parse arguments, set up logging, run the subcommand,
+//! print its error if it ends with one.
 
 use std::process::ExitCode;
 
@@ -15,7 +16,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = governor::cli::run(cli);
+    let name = cli.command.name();
+    let code = match governor::cli::run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            e.exit_code()
+        }
+    };
     // Flushes the last spans, outside the command's runtime.
     drop(traces);
     code

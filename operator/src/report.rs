@@ -2,6 +2,7 @@
 //! signals, error budget, current and desired values, conditions and the
 //! bounded decision log. Pure: the operator and `governor demo` share it.
 
+use governor_crds::conditions::{FALSE, TRUE, kind, reason};
 use governor_crds::{
     CurrentDesired, DECISION_LOG_LIMIT, Decision, Knob, Latency, ObjectiveState, ObservedSignals,
     ServiceLevelObjectiveSpec as Spec, ServiceLevelObjectiveStatus as Status,
@@ -34,17 +35,6 @@ pub struct Pass<'a> {
 pub struct Reach {
     pub reason: &'static str,
     pub message: String,
-}
-
-impl Reach {
-    /// Reasons of `TargetFound=True`.
-    pub const SCALE_SUBRESOURCE: &'static str = "ScaleSubresource";
-    pub const DRIVING_HPA: &'static str = "DrivingHpa";
-    /// An HPA scales the same workload and `driveHpa` is off: the two compete.
-    pub const HPA_NOT_DRIVEN: &'static str = "HpaNotDriven";
-    pub const NO_HPA: &'static str = "NoHpaFound";
-    /// Reason of `TargetFound=False`.
-    pub const MISSING: &'static str = "TargetMissing";
 }
 
 fn latency(v: Option<f64>) -> Option<Latency> {
@@ -85,7 +75,7 @@ fn condition_at(
     generation: Option<i64>,
     now: &Time,
 ) -> Condition {
-    let status = if status { "True" } else { "False" }.to_string();
+    let status = if status { TRUE } else { FALSE }.to_string();
     let since = prev
         .iter()
         .find(|c| c.type_ == kind && c.status == status)
@@ -107,17 +97,17 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
         match &p.plan.hold {
             Some(why) => condition(
                 prev,
-                "MetricsAvailable",
+                kind::METRICS_AVAILABLE,
                 false,
-                "MetricsUnavailable",
+                reason::METRICS_UNAVAILABLE,
                 why.clone(),
                 p,
             ),
             None => condition(
                 prev,
-                "MetricsAvailable",
+                kind::METRICS_AVAILABLE,
                 true,
-                "MetricsRead",
+                reason::METRICS_READ,
                 "signals read for this pass".into(),
                 p,
             ),
@@ -125,33 +115,33 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
         match state {
             ObjectiveState::Met => condition(
                 prev,
-                "ObjectiveMet",
+                kind::OBJECTIVE_MET,
                 true,
-                "Met",
+                reason::MET,
                 "every objective is met with margin".into(),
                 p,
             ),
             ObjectiveState::AtRisk => condition(
                 prev,
-                "ObjectiveMet",
+                kind::OBJECTIVE_MET,
                 true,
-                "AtRisk",
+                reason::AT_RISK,
                 "met, but within 10 % of a target".into(),
                 p,
             ),
             ObjectiveState::Breached => condition(
                 prev,
-                "ObjectiveMet",
+                kind::OBJECTIVE_MET,
                 false,
-                "Breached",
+                reason::BREACHED,
                 "at least one objective is not met".into(),
                 p,
             ),
             ObjectiveState::Unknown => condition(
                 prev,
-                "ObjectiveMet",
+                kind::OBJECTIVE_MET,
                 false,
-                "Unknown",
+                reason::UNKNOWN,
                 "no usable data".into(),
                 p,
             ),
@@ -159,17 +149,17 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
         match &p.plan.bottleneck {
             Some(b) => condition(
                 prev,
-                "Bottleneck",
+                kind::BOTTLENECK,
                 true,
-                "DownstreamSaturated",
+                reason::DOWNSTREAM_SATURATED,
                 b.clone(),
                 p,
             ),
             None => condition(
                 prev,
-                "Bottleneck",
+                kind::BOTTLENECK,
                 false,
-                "None",
+                reason::NONE,
                 "no downstream bottleneck found".into(),
                 p,
             ),
@@ -177,19 +167,19 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
     ];
     out.push(condition(
         prev,
-        "TargetFound",
+        kind::TARGET_FOUND,
         true,
         p.target.reason,
         p.target.message.clone(),
         p,
     ));
     out.push(match &p.plan.hold {
-        Some(why) => condition(prev, "Ready", false, "Holding", why.clone(), p),
+        Some(why) => condition(prev, kind::READY, false, reason::HOLDING, why.clone(), p),
         None => condition(
             prev,
-            "Ready",
+            kind::READY,
             true,
-            "Reconciled",
+            reason::RECONCILED,
             "observed, decided and applied".into(),
             p,
         ),
@@ -308,13 +298,13 @@ pub fn target_missing(
             &status.conditions,
             kind,
             false,
-            Reach::MISSING,
+            reason::TARGET_MISSING,
             message,
             generation,
             &now,
         )
     };
-    for c in [missing("TargetFound"), missing("Ready")] {
+    for c in [missing(kind::TARGET_FOUND), missing(kind::READY)] {
         match status.conditions.iter_mut().find(|x| x.type_ == c.type_) {
             Some(x) => *x = c,
             None => status.conditions.push(c),
@@ -341,7 +331,7 @@ pub fn burn_rate(bad: f64, total: f64, allowed: f64) -> Option<f64> {
 mod tests {
     fn reach() -> Reach {
         Reach {
-            reason: Reach::SCALE_SUBRESOURCE,
+            reason: reason::SCALE_SUBRESOURCE,
             message: "Deployment ns/app".into(),
         }
     }

@@ -606,6 +606,22 @@ mod tests {
     }
 }
 
+/// Why an SLO's rules could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the SLO has no {0}")]
+    Incomplete(&'static str),
+    #[error("{what} {object}: {}", crate::error::api_text(.source))]
+    Api {
+        what: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Yaml(String),
+}
+
 /// Where an SLO's rules went when applied to a cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -642,7 +658,7 @@ pub async fn apply(
     slo: &ServiceLevelObjective,
     group: Option<&RuleGroup>,
     prometheus_operator: bool,
-) -> Result<Applied, String> {
+) -> Result<Applied, ApplyError> {
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 
@@ -650,18 +666,22 @@ pub async fn apply(
         .metadata
         .namespace
         .clone()
-        .ok_or("the SLO has no namespace")?;
+        .ok_or(ApplyError::Incomplete("namespace"))?;
     let name = format!(
         "{}-slo-rules",
-        slo.metadata.name.clone().ok_or("the SLO has no name")?
+        slo.metadata
+            .name
+            .clone()
+            .ok_or(ApplyError::Incomplete("name"))?
     );
     let params = PatchParams::apply("governor").force();
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let rules_api: Option<Api<DynamicObject>> = prometheus_operator
         .then(|| Api::namespaced_with(client.clone(), &namespace, &prometheus_rule_resource()));
-    let explain = |what: &str, e: kube::Error| match e {
-        kube::Error::Api(s) => format!("{what} {namespace}/{name}: {} ({})", s.message, s.reason),
-        other => format!("{what} {namespace}/{name}: {other}"),
+    let explain = |what: &'static str, source: kube::Error| ApplyError::Api {
+        what,
+        object: format!("{namespace}/{name}"),
+        source,
     };
     // Only what Governor created is removed.
     let remove_config_map = async {
@@ -705,7 +725,7 @@ pub async fn apply(
             Ok(Applied::PrometheusRule(name.clone()))
         }
         None => {
-            let object = config_map(slo, group)?;
+            let object = config_map(slo, group).map_err(ApplyError::Yaml)?;
             config_maps
                 .patch(&name, &params, &Patch::Apply(&object))
                 .await

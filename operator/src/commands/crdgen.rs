@@ -5,9 +5,23 @@ use std::process::ExitCode;
 
 use governor_crds::{CRD_FILE, crd_yaml};
 
-pub fn run(out: &[PathBuf], to_stdout: bool, check: bool) -> ExitCode {
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folders to write the CRD into.
+    #[arg(long = "out", value_name = "DIR", default_values = ["crds"])]
+    pub out: Vec<PathBuf>,
+    /// Print the CRD on stdout instead of writing files.
+    #[arg(long, conflicts_with = "check")]
+    pub stdout: bool,
+    /// Write nothing; exit non-zero when a committed CRD differs from the types.
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let (out, check) = (&args.out, args.check);
     let yaml = crd_yaml();
-    if to_stdout {
+    if args.stdout {
         print!("{yaml}");
         return ExitCode::SUCCESS;
     }

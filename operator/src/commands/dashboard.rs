@@ -7,58 +7,48 @@ use std::time::Duration;
 
 use governor_dashboard::Config;
 
-use crate::observe::jaeger::JaegerSource;
-use crate::observe::prometheus::PrometheusSource;
-use crate::readmodel::ClusterModel;
+use super::Sources;
+use crate::cluster::ClusterReader;
+use crate::error::Error;
+use crate::observe::Window;
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Where the dashboard listens.
+    #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    pub prometheus: String,
-    pub jaeger: Option<String>,
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Jaeger UI base URL that trace links open (e.g. https://jaeger.example.com).
+    #[arg(long, env = "GOVERNOR_JAEGER_UI_URL")]
     pub jaeger_ui: Option<String>,
+    /// Only this namespace's SLOs (default: every namespace).
+    #[arg(long)]
     pub namespace: Option<String>,
+    /// How long answers are reused, and how often pages reload.
+    #[arg(long, default_value = "15s", value_parser = crate::cli::at_least_1s)]
     pub refresh: Duration,
-    pub timeout: Duration,
 }
 
-pub async fn run(args: Args) -> ExitCode {
-    let fail = |msg: String| {
-        eprintln!("governor dashboard: {msg}");
-        ExitCode::from(2)
-    };
-    let prometheus = match PrometheusSource::new(&args.prometheus, args.timeout) {
-        Ok(p) => p,
-        Err(e) => return fail(e.to_string()),
-    };
-    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
-        Ok(j) => j,
-        Err(e) => return fail(e.to_string()),
-    };
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
+    let (prometheus, jaeger) = args.sources.open(Window::default())?;
     if let Some(ui) = &args.jaeger_ui
         && !(ui.starts_with("http://") || ui.starts_with("https://"))
     {
-        return fail(format!(
+        return Err(Error::Usage(format!(
             "--jaeger-ui must be an http:// or https:// URL, got {ui:?}"
-        ));
+        )));
     }
-    let Some(client) = super::kube_client("governor dashboard").await else {
-        return ExitCode::from(1);
-    };
-    let model = ClusterModel::start(
+    let client = super::kube_client().await?;
+    let model = ClusterReader::start(
         client,
         args.namespace.as_deref(),
         prometheus,
-        args.prometheus.clone(),
+        args.sources.prometheus.clone(),
         jaeger,
         args.refresh,
     );
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("governor dashboard: cannot listen on {}: {e}", args.listen);
-            return ExitCode::from(1);
-        }
-    };
+    let listener = super::listen(args.listen).await?;
     let addr = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
@@ -67,7 +57,7 @@ pub async fn run(args: Args) -> ExitCode {
         jaeger_ui: args.jaeger_ui,
         ..Config::default()
     };
-    tracing::info!(prometheus = %args.prometheus, "dashboard on http://{addr}/");
+    tracing::info!(prometheus = %args.sources.prometheus, "dashboard on http://{addr}/");
     let app = governor_dashboard::router(model, config);
-    super::serve(listener, app, "governor dashboard").await
+    super::serve(listener, app).await
 }

@@ -8,42 +8,30 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use governor_dashboard::Config;
 
-use crate::demo::{Demo, DemoModel, spawn_clock};
+use crate::error::Error;
 
+use crate::sim::demo::{Demo, DemoReader, spawn_clock};
+
+#[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Where the dashboard listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Simulated seconds per wall-clock second (1 = real time; 20 runs the audit's hour in 3 minutes).
+    #[arg(long, default_value = "1", value_parser = crate::cli::speed)]
     pub speed: f64,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
-pub async fn run(args: Args) -> ExitCode {
-    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
-        eprintln!(
-            "governor demo: --speed must be in (0, 1000], got {}",
-            args.speed
-        );
-        return ExitCode::from(2);
-    }
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let origin = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let demo = match Demo::new(args.seed, origin) {
-        Ok(d) => Arc::new(d),
-        Err(e) => {
-            eprintln!("governor demo: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "governor demo: cannot listen on {}: {e} (choose another address with --listen)",
-                args.listen
-            );
-            return ExitCode::from(1);
-        }
-    };
+    let demo = Arc::new(Demo::new(args.seed, origin).map_err(Error::Failed)?);
+    let listener = super::listen(args.listen)
+        .await
+        .map_err(|e| Error::Failed(format!("{e} (choose another address with --listen)")))?;
     let addr = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
@@ -62,6 +50,6 @@ pub async fn run(args: Args) -> ExitCode {
         speed = args.speed,
         "dashboard on http://{addr}/ — the audit's four services, starting at P90 450 ms against 100 ms on 2 instances; Ctrl-C stops"
     );
-    let app = governor_dashboard::router(DemoModel(demo), config);
-    super::serve(listener, app, "governor demo").await
+    let app = governor_dashboard::router(DemoReader(demo), config);
+    super::serve(listener, app).await
 }

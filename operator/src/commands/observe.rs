@@ -4,24 +4,27 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use governor_crds::ServiceLevelObjective;
 use serde_json::json;
 
-use crate::observe::jaeger::JaegerSource;
-use crate::observe::prometheus::PrometheusSource;
+use crate::error::Error;
+use crate::observe::Window;
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
-    pub prometheus: String,
-    pub jaeger: Option<String>,
-    pub timeout: Duration,
-    /// Range of rate() and histogram_quantile(), e.g. "1m".
-    pub window: String,
+    #[command(flatten)]
+    pub sources: super::Sources,
+    /// Range of rate() and histogram_quantile(), and of the traces read from
+    /// Jaeger: a PromQL duration.
+    #[arg(long, default_value = "1m")]
+    pub window: Window,
+    #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
 }
 
-pub async fn run(args: Args) -> ExitCode {
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let mut slos: Vec<ServiceLevelObjective> = Vec::new();
     let mut invalid = Vec::new();
     for path in &args.paths {
@@ -53,23 +56,7 @@ pub async fn run(args: Args) -> ExitCode {
             }
         }
     }
-    let source = match PrometheusSource::new(&args.prometheus, args.timeout) {
-        Ok(mut s) => {
-            s.window = args.window.clone();
-            s
-        }
-        Err(e) => {
-            eprintln!("governor observe: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("governor observe: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (source, jaeger) = args.sources.open(args.window)?;
     let started = Instant::now();
     let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
     let cycle = crate::observe::cycle(&source, jaeger.as_ref(), &refs).await;
@@ -87,7 +74,7 @@ pub async fn run(args: Args) -> ExitCode {
         })
         .collect();
     let out = json!({
-        "prometheus": args.prometheus,
+        "prometheus": args.sources.prometheus,
         "queries": cycle.queries,
         "failed_queries": cycle.failed,
         "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
@@ -95,9 +82,9 @@ pub async fn run(args: Args) -> ExitCode {
         "invalid": invalid,
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    if invalid.is_empty() && !slos.is_empty() {
+    Ok(if invalid.is_empty() && !slos.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }

@@ -4,44 +4,66 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::Sources;
 use crate::controller::{self, Settings};
-use crate::observe::jaeger::JaegerSource;
-use crate::observe::prometheus::PrometheusSource;
+use crate::error::Error;
+use crate::observe::Window;
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
-    pub prometheus: String,
-    pub jaeger: Option<String>,
+    #[command(flatten)]
+    pub sources: Sources,
+    /// How often every SLO's signals are read, in one batched cycle.
+    #[arg(long, default_value = "15s", value_parser = crate::cli::at_least_1s)]
     pub observe_interval: Duration,
-    pub window: String,
-    pub timeout: Duration,
+    /// Range of rate() and histogram_quantile(), and of the traces read from
+    /// Jaeger: a PromQL duration.
+    #[arg(long, default_value = "1m")]
+    pub window: Window,
+    /// Namespace of the leader-election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "governor")]
     pub lease_namespace: String,
+    #[arg(long, default_value = "governor-operator")]
     pub lease_name: String,
+    /// This replica's identity in the Lease (default: hostname and pid).
+    #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// A leader that stops renewing loses the Lease after this long.
+    #[arg(long, default_value = "15s", value_parser = crate::cli::at_least_2s)]
     pub lease_duration: Duration,
+    /// Where /metrics, /healthz and /readyz listen.
+    #[arg(long, default_value = "0.0.0.0:9090")]
     pub metrics_listen: SocketAddr,
+    /// Most SLOs reconciled at once (each pass makes a few API calls).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// Dashboard base URL, linked from the generated alerts.
+    #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
+    /// OTLP/HTTP endpoint to export a trace of each reconcile to, e.g.
+    /// http://otel-collector:4318 (off when unset).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Service name of the exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "governor-operator")]
+    pub otlp_service_name: String,
 }
 
-pub async fn run(args: Args) -> ExitCode {
-    let fail = |msg: String| {
-        eprintln!("governor operator: {msg}");
-        ExitCode::from(2)
-    };
-    let prometheus = match PrometheusSource::new(&args.prometheus, args.timeout) {
-        Ok(mut p) => {
-            p.window = args.window.clone();
-            p
-        }
-        Err(e) => return fail(e.to_string()),
-    };
-    let jaeger = match JaegerSource::optional(args.jaeger.as_deref(), args.timeout) {
-        Ok(j) => j,
-        Err(e) => return fail(e.to_string()),
-    };
-    let Some(client) = super::kube_client("governor operator").await else {
-        return ExitCode::from(1);
-    };
+impl Args {
+    /// Where to export traces, when asked.
+    pub fn otlp(&self) -> Option<crate::telemetry::Otlp> {
+        self.otlp_endpoint
+            .as_ref()
+            .map(|endpoint| crate::telemetry::Otlp {
+                endpoint: endpoint.clone(),
+                service_name: self.otlp_service_name.clone(),
+            })
+    }
+}
+
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
+    let (prometheus, jaeger) = args.sources.open(args.window)?;
+    let client = super::kube_client().await?;
     let identity = args.identity.unwrap_or_else(|| {
         format!(
             "{}-{}",
@@ -67,11 +89,6 @@ pub async fn run(args: Args) -> ExitCode {
         concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
     };
-    match controller::run(client, settings).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("governor operator: {e}");
-            ExitCode::from(1)
-        }
-    }
+    controller::run(client, settings).await?;
+    Ok(ExitCode::SUCCESS)
 }

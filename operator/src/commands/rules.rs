@@ -11,6 +11,7 @@ use clap::ValueEnum;
 use governor_crds::ServiceLevelObjective;
 use prometheus_http_query::response::Data;
 
+use crate::error::Error;
 use crate::observe::prometheus::PrometheusSource;
 use crate::rules::{self, Buckets, Known, Options, RuleFile, Unchecked};
 
@@ -25,12 +26,39 @@ pub enum Output {
     Configmap,
 }
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
-    pub paths: Vec<PathBuf>,
+    /// rules: one Prometheus rule file; prometheusrule or configmap: the objects the operator owns.
+    #[arg(long, value_enum, default_value_t = Output::Rules)]
     pub output: Output,
+    /// Prometheus base URL, to check that each latency target is a bucket boundary.
+    #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
     pub prometheus: Option<String>,
+    /// Dashboard base URL, linked from every alert.
+    #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
+    /// Runbook for SLOs whose alerting.runbookUrl is not set.
+    #[arg(long)]
     pub runbook_url: Option<String>,
+    /// Instead of printing, apply the rules of the cluster's SLOs (KUBECONFIG): a
+    /// PrometheusRule per SLO when the CRD exists, else a ConfigMap; owned by the SLO.
+    #[arg(long, conflicts_with = "paths")]
+    pub apply: bool,
+    /// With --apply: only this namespace's SLOs.
+    #[arg(long, requires = "apply")]
+    pub namespace: Option<String>,
+    #[arg(required_unless_present = "apply", value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Prints the rules of the SLOs in the files, or with `--apply` applies the
+/// cluster's.
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
+    if args.apply {
+        apply(args).await
+    } else {
+        print(args, &mut std::io::stdout()).await
+    }
 }
 
 /// Reads every bucket boundary the SLOs' latency alerts need.
@@ -83,18 +111,12 @@ struct Generator {
 }
 
 impl Generator {
-    async fn new(args: &Args, slos: &[&ServiceLevelObjective], command: &str) -> Option<Self> {
+    async fn new(args: &Args, slos: &[&ServiceLevelObjective]) -> Result<Self, Error> {
         let known = match &args.prometheus {
-            Some(url) => match boundaries(url, slos).await {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    eprintln!("{command}: {e}");
-                    return None;
-                }
-            },
+            Some(url) => Some(boundaries(url, slos).await.map_err(Error::Failed)?),
             None => None,
         };
-        Some(Self {
+        Ok(Self {
             known,
             opts: Options {
                 dashboard_url: args.dashboard_url.clone(),
@@ -127,7 +149,7 @@ impl Generator {
     }
 }
 
-pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
+async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let mut slos: Vec<(String, ServiceLevelObjective)> = Vec::new();
     let mut failed = false;
     for path in &args.paths {
@@ -163,9 +185,7 @@ pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
         }
     }
     let refs: Vec<&ServiceLevelObjective> = slos.iter().map(|(_, s)| s).collect();
-    let Some(generator) = Generator::new(&args, &refs, "governor rules").await else {
-        return ExitCode::from(1);
-    };
+    let generator = Generator::new(&args, &refs).await?;
     let mut file = RuleFile::default();
     let mut documents = Vec::new();
     for (path, slo) in &slos {
@@ -190,52 +210,36 @@ pub async fn run(args: Args, out: &mut dyn Write) -> ExitCode {
             .collect::<Result<Vec<_>, _>>()
             .map(|docs| docs.join("---\n")),
     };
-    match text {
-        Ok(t) => {
-            if let Err(e) = out.write_all(t.as_bytes()) {
-                eprintln!("governor rules: {e}");
-                return ExitCode::from(1);
-            }
-        }
-        Err(e) => {
-            eprintln!("governor rules: {e}");
-            return ExitCode::from(1);
-        }
-    }
-    if failed {
+    out.write_all(text.map_err(Error::Failed)?.as_bytes())?;
+    Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 /// `--apply`: the rules of every SLO in the cluster (or one namespace), applied.
-pub async fn apply(args: Args, namespace: Option<String>) -> ExitCode {
-    let Some(client) = super::kube_client("governor rules --apply").await else {
-        return ExitCode::from(1);
-    };
-    let api: kube::Api<ServiceLevelObjective> = match &namespace {
+async fn apply(args: Args) -> Result<ExitCode, Error> {
+    let client = super::kube_client().await?;
+    let api: kube::Api<ServiceLevelObjective> = match &args.namespace {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
         None => kube::Api::all(client.clone()),
     };
-    let slos = match api.list(&Default::default()).await {
-        Ok(l) => l.items,
-        Err(e) => {
-            eprintln!("governor rules --apply: listing ServiceLevelObjectives: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let prometheus_operator = match rules::has_prometheus_rule(&client).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("governor rules --apply: discovering monitoring.coreos.com: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let slos = api.list(&Default::default()).await.map_err(|e| {
+        Error::Failed(format!(
+            "listing ServiceLevelObjectives: {}",
+            crate::error::api_text(&e)
+        ))
+    })?;
+    let slos = slos.items;
+    let prometheus_operator = rules::has_prometheus_rule(&client).await.map_err(|e| {
+        Error::Failed(format!(
+            "discovering monitoring.coreos.com: {}",
+            crate::error::api_text(&e)
+        ))
+    })?;
     let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
-    let Some(generator) = Generator::new(&args, &refs, "governor rules --apply").await else {
-        return ExitCode::from(1);
-    };
+    let generator = Generator::new(&args, &refs).await?;
     let mut failed = false;
     for slo in &slos {
         let object = object(slo);
@@ -253,9 +257,9 @@ pub async fn apply(args: Args, namespace: Option<String>) -> ExitCode {
             }
         }
     }
-    if failed {
+    Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

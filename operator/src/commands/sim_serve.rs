@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+
+use crate::error::Error;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,15 +16,28 @@ use axum::routing::get;
 use crate::sim::live::{LiveService, render_metrics, render_native, services, spawn_clock, truth};
 use crate::sim::scenario::{BUILT_IN, Scenario};
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scenario whose load and service model to run.
+    #[arg(long, default_value = "audit")]
     pub scenario: String,
+    /// Number of services (default: the audit's four, else one).
+    #[arg(long)]
     pub services: Option<usize>,
+    #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value = "1", value_parser = crate::cli::speed)]
     pub speed: f64,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulated seconds into the scenario's load to start at.
+    /// Start this many simulated seconds into the scenario's load (the
+    /// pattern still repeats: what is skipped comes at the end).
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub start: f64,
-    /// OTLP/HTTP endpoint to export request spans to, e.g. http://127.0.0.1:4318.
+    /// Also export a sample of requests as spans over OTLP/HTTP to this base URL
+    /// (e.g. Jaeger's http://127.0.0.1:4318).
+    #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
 }
 
@@ -67,7 +82,7 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
                                 pool_size: c.pool_size.map(|p| p.clamp(1, 10_000)),
                                 warm_up: c.warm_up,
                             };
-                            let _ = crate::actuate::apply(
+                            let _ = crate::actuate::apply_now(
                                 &mut crate::sim::engine::SimPort {
                                     sim: &mut s.sim,
                                     instant: false,
@@ -136,52 +151,40 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
 }
 
-pub async fn run(args: Args) -> ExitCode {
+pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let Some(scenario) = Scenario::built_in(&args.scenario) else {
-        eprintln!(
-            "governor sim serve: unknown scenario {:?}; choose one of: {}",
+        return Err(Error::Usage(format!(
+            "unknown scenario {:?}; choose one of: {}",
             args.scenario,
             BUILT_IN.join(", ")
-        );
-        return ExitCode::from(2);
+        )));
     };
     if !(args.start.is_finite() && args.start >= 0.0) {
-        eprintln!(
-            "governor sim serve: --start must be a number of seconds >= 0, got {}",
+        return Err(Error::Usage(format!(
+            "--start must be a number of seconds >= 0, got {}",
             args.start
-        );
-        return ExitCode::from(2);
+        )));
     }
     let scenario = if args.start > 0.0 {
         scenario.starting_at(args.start)
     } else {
         scenario
     };
-    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
-        eprintln!(
-            "governor sim serve: --speed must be in (0, 1000], got {}",
-            args.speed
-        );
-        return ExitCode::from(2);
-    }
     let count = args
         .services
         .unwrap_or(if scenario.name == "audit" { 4 } else { 1 });
     if count == 0 || count > 10_000 {
-        eprintln!("governor sim serve: --services must be between 1 and 10000, got {count}");
-        return ExitCode::from(2);
+        return Err(Error::Usage(format!(
+            "--services must be between 1 and 10000, got {count}"
+        )));
     }
     let mut all = services(&scenario, count, args.seed);
     if let Some(endpoint) = &args.otlp {
         let origin = std::time::SystemTime::now();
         for s in all.iter_mut() {
-            match crate::sim::live::SpanExport::new(endpoint, &s.name, origin, args.speed) {
-                Ok(e) => s.spans = Some(e),
-                Err(e) => {
-                    eprintln!("governor sim serve: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+            let export = crate::sim::live::SpanExport::new(endpoint, &s.name, origin, args.speed)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            s.spans = Some(export);
         }
     }
     let live = Arc::new(Mutex::new(all));
@@ -189,13 +192,7 @@ pub async fn run(args: Args) -> ExitCode {
         .lock()
         .map(|s| s.iter().map(|x| x.name.clone()).collect())
         .unwrap_or_default();
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("governor sim serve: cannot listen on {}: {e}", args.listen);
-            return ExitCode::from(1);
-        }
-    };
+    let listener = super::listen(args.listen).await?;
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -208,5 +205,5 @@ pub async fn run(args: Args) -> ExitCode {
         "serving http://{addr}/metrics for {}",
         if names.len() > 6 { format!("{} .. {}", names[0], names[names.len() - 1]) } else { names.join(", ") }
     );
-    super::serve(listener, router(live), "governor sim serve").await
+    super::serve(listener, router(live)).await
 }

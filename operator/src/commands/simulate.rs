@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
+use crate::error::Error;
+
 use crate::sim::bench::{Figures, suite};
 use crate::sim::policy::POLICIES;
 use crate::sim::scenario::{BUILT_IN, Scenario};
@@ -20,26 +22,31 @@ pub enum Format {
     Csv,
 }
 
+#[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache.
+    #[arg(long, default_value = "all")]
     pub scenario: String,
+    /// A CSV trace of `seconds,rps` lines instead of a built-in scenario.
+    #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle.
+    #[arg(long, default_value = "all")]
     pub policy: String,
+    /// Seeds per (scenario, policy); every policy sees the same seeds.
+    #[arg(long, default_value_t = 3)]
     pub seeds: u32,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    pub threads: usize,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
-pub fn run(args: &Args, out: &mut impl Write) -> ExitCode {
-    match simulate(args) {
-        Ok(figures) => {
-            let _ = write_figures(&figures, args.format, out);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("governor simulate: {e}");
-            ExitCode::from(2)
-        }
-    }
+pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode, Error> {
+    let figures = simulate(args).map_err(Error::Usage)?;
+    write_figures(&figures, args.format, out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
@@ -80,6 +87,9 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
             ));
         }
     }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = Instant::now();
     let total = scenarios.len() * policies.len() * args.seeds as usize;
     eprintln!(
@@ -87,7 +97,7 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
         scenarios.len(),
         policies.len(),
         args.seeds,
-        args.threads
+        threads
     );
     let progress = |done: usize, total: usize, f: &Figures| {
         eprintln!(
@@ -99,7 +109,7 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
             started.elapsed().as_secs_f64()
         );
     };
-    let figures = suite(&scenarios, &policies, args.seeds, args.threads, &progress)?;
+    let figures = suite(&scenarios, &policies, args.seeds, threads, &progress)?;
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(figures)
 }

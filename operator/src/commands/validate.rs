@@ -15,6 +15,13 @@ pub struct Summary {
     pub unreadable: usize,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files or folders (searched recursively for .yaml, .yml and .json).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
 pub fn run(paths: &[PathBuf], out: &mut impl Write) -> ExitCode {
     let summary = validate_paths(paths, out);
     let _ = writeln!(

@@ -144,7 +144,7 @@ impl Metrics {
     }
 
     pub fn set_state(&self, namespace: &str, slo: &str, state: &str) {
-        for s in ["Met", "AtRisk", "Breached", "Unknown"] {
+        for s in STATES {
             self.slo_state
                 .get_or_create(&SloState {
                     namespace: namespace.into(),
@@ -155,6 +155,40 @@ impl Metrics {
         }
     }
 }
+
+impl Metrics {
+    /// Removes every series of a deleted SLO.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let slo = Slo {
+            namespace: namespace.into(),
+            slo: name.into(),
+        };
+        self.replicas.remove(&slo);
+        self.pool_size.remove(&slo);
+        self.budget.remove(&slo);
+        for state in STATES {
+            self.slo_state.remove(&SloState {
+                namespace: namespace.into(),
+                slo: name.into(),
+                state: state.into(),
+            });
+        }
+        for knob in [
+            governor_crds::Knob::Replicas,
+            governor_crds::Knob::PoolSize,
+            governor_crds::Knob::CacheWarmUp,
+        ] {
+            self.actuation_errors.remove(&SloKnob {
+                namespace: namespace.into(),
+                slo: name.into(),
+                knob: knob.as_str().into(),
+            });
+        }
+    }
+}
+
+/// The objective states, one series each.
+const STATES: [&str; 4] = ["Met", "AtRisk", "Breached", "Unknown"];
 
 impl Default for Metrics {
     fn default() -> Self {

@@ -15,6 +15,8 @@ use kube::api::{
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::{Error, MANAGER};
+use crate::report::Reach;
+use governor_crds::conditions::reason;
 
 /// Label on every object Governor creates for an SLO.
 pub const SLO_LABEL: &str = "governor.dev/slo";
@@ -22,10 +24,7 @@ pub const SLO_LABEL: &str = "governor.dev/slo";
 pub const POOL_ANNOTATION: &str = "governor.dev/pool-size";
 
 fn api_error(what: &str, e: kube::Error) -> Error {
-    match e {
-        kube::Error::Api(s) => Error::Api(format!("{what}: {} ({})", s.message, s.reason)),
-        other => Error::Api(format!("{what}: {other}")),
-    }
+    Error::api(what, e)
 }
 
 /// The workload an SLO tunes.
@@ -77,6 +76,40 @@ pub fn hpa_for(
             })
         })
         .min_by(|a, b| a.name.cmp(&b.name))
+}
+
+/// How the target is reached, for the `TargetFound` condition: through its
+/// scale subresource, or through the minReplicas of the HPA that scales it.
+pub fn reach(target: &Target, hpa: Option<&Hpa>, drive_hpa: bool) -> Reach {
+    let hpa_name = |h: &Hpa| format!("HorizontalPodAutoscaler {}/{}", h.namespace, h.name);
+    let describe = &target.describe;
+    match (hpa, drive_hpa) {
+        (Some(h), true) => Reach {
+            reason: reason::DRIVING_HPA,
+            message: format!(
+                "{describe}: replicas set through the minReplicas of {} (at most its maxReplicas {})",
+                hpa_name(h),
+                h.max_replicas
+            ),
+        },
+        (Some(h), false) => Reach {
+            reason: reason::HPA_NOT_DRIVEN,
+            message: format!(
+                "{describe} is also scaled by {}; set spec.scaling.driveHpa so Governor moves its minReplicas instead of competing with it",
+                hpa_name(h)
+            ),
+        },
+        (None, true) => Reach {
+            reason: reason::NO_HPA,
+            message: format!(
+                "spec.scaling.driveHpa is set but no HorizontalPodAutoscaler scales {describe}; replicas set through its scale subresource"
+            ),
+        },
+        (None, false) => Reach {
+            reason: reason::SCALE_SUBRESOURCE,
+            message: format!("{describe}: replicas set through its scale subresource"),
+        },
+    }
 }
 
 impl Target {
@@ -294,7 +327,10 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
         let client = reqwest::Client::builder()
             .timeout(http.timeout.std().max(Duration::from_millis(100)))
             .build()
-            .map_err(|e| Error::Api(format!("warm-up HTTP client: {e}")))?;
+            .map_err(|e| Error::WarmUp {
+                url: http.url.clone(),
+                reason: format!("HTTP client: {e}"),
+            })?;
         for route in &http.routes {
             let url = format!("{}{route}", http.url.trim_end_matches('/'));
             let request = match http.method {
@@ -304,8 +340,18 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
             };
             match request.send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => return Err(Error::Api(format!("warm-up {url}: HTTP {}", r.status()))),
-                Err(e) => return Err(Error::Api(format!("warm-up {url}: {e}"))),
+                Ok(r) => {
+                    return Err(Error::WarmUp {
+                        url,
+                        reason: format!("HTTP {}", r.status()),
+                    });
+                }
+                Err(e) => {
+                    return Err(Error::WarmUp {
+                        url,
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
     }

@@ -94,6 +94,38 @@ impl Observation {
     }
 }
 
+/// The range of rate() and histogram_quantile(), and of the traces read from
+/// Jaeger: a PromQL duration of whole seconds, parsed once from the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window(pub Duration);
+
+impl Default for Window {
+    fn default() -> Self {
+        Self(Duration::from_secs(60))
+    }
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("must be a PromQL duration such as 30s or 1m, got {s:?}");
+        if s.contains(['d', 'w', '.']) {
+            return Err(bad());
+        }
+        let d: governor_crds::Duration = s.parse().map_err(|_| bad())?;
+        if d.std() < Duration::from_secs(1) || d.std().subsec_nanos() != 0 {
+            return Err(bad());
+        }
+        Ok(Self(d.std()))
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        governor_crds::Duration::from(self.0).fmt(f)
+    }
+}
+
 /// One observation cycle for `slos`: the batched Prometheus plan, then trace
 /// latency from Jaeger for the SLOs whose `indicators.source` is jaeger.
 pub async fn cycle(
@@ -103,6 +135,7 @@ pub async fn cycle(
 ) -> prometheus::Cycle {
     let specs: Vec<_> = slos.iter().map(|s| &s.spec).collect();
     let mut cycle = source.observe(&specs).await;
+    let window = source.window.0;
     let now_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
@@ -123,12 +156,7 @@ pub async fn cycle(
                 );
             }
             Some(source) => match source
-                .percentiles(
-                    &service,
-                    operation.as_deref(),
-                    Duration::from_secs(60),
-                    now_us,
-                )
+                .percentiles(&service, operation.as_deref(), window, now_us)
                 .await
             {
                 Ok(p) => cycle.readings[i].observation.latency = p,

@@ -71,7 +71,7 @@ pub struct PrometheusSource {
     client: Client,
     pub concurrency: usize,
     pub timeout: Duration,
-    pub window: String,
+    pub window: super::Window,
 }
 
 impl PrometheusSource {
@@ -97,14 +97,14 @@ impl PrometheusSource {
             client,
             concurrency: 8,
             timeout,
-            window: "1m".into(),
+            window: super::Window::default(),
         })
     }
 
     /// Reads every SLO's signals: one plan, its queries run at most
     /// `concurrency` at a time.
     pub async fn observe(&self, slos: &[&Spec]) -> Cycle {
-        let plan = QueryPlan::build(slos, &self.window);
+        let plan = QueryPlan::build(slos, &self.window.to_string());
         // Owned queries: the closure takes no borrowed argument, so the future
         // stays Send for spawned tasks.
         let queries: Vec<(usize, String)> = plan

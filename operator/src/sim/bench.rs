@@ -92,24 +92,20 @@ pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, Stri
                 obs.pool_in_use.unwrap_or(-1.0),
                 obs.pool_pending.unwrap_or(-1.0),
                 (
-                    action.replicas,
-                    action.pool_size,
-                    action.warm_up,
+                    action.request.replicas,
+                    action.request.pool_size,
+                    action.request.warm_up,
                     action.bottleneck.is_some()
                 )
             );
         }
         bottleneck |= action.bottleneck.is_some();
-        let _ = crate::actuate::apply(
+        let _ = crate::actuate::apply_now(
             &mut SimPort {
                 sim: &mut sim,
                 instant: action.instant,
             },
-            crate::actuate::Request {
-                replicas: action.replicas,
-                pool_size: action.pool_size,
-                warm_up: action.warm_up,
-            },
+            action.request,
         );
         lo = lo.min(sim.replicas());
         hi = hi.max(sim.replicas());

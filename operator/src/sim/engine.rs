@@ -822,15 +822,15 @@ impl crate::actuate::Port for SimPort<'_> {
     fn pool_size(&self) -> Option<u32> {
         Some(self.sim.pool_size())
     }
-    fn set_replicas(&mut self, replicas: u32) -> Result<(), Self::Error> {
+    async fn set_replicas(&mut self, replicas: u32) -> Result<u32, Self::Error> {
         self.sim.set_replicas(replicas, self.instant, self.instant);
-        Ok(())
+        Ok(replicas)
     }
-    fn set_pool_size(&mut self, size: u32) -> Result<(), Self::Error> {
+    async fn set_pool_size(&mut self, size: u32) -> Result<(), Self::Error> {
         self.sim.set_pool_size(size);
         Ok(())
     }
-    fn warm_up(&mut self) -> Result<(), Self::Error> {
+    async fn warm_up(&mut self) -> Result<(), Self::Error> {
         self.sim.warm_up();
         Ok(())
     }

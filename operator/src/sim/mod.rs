@@ -2,6 +2,7 @@
 //! actuation shapes the operator uses, and the policy benchmark built on it.
 
 pub mod bench;
+pub mod demo;
 pub mod engine;
 pub mod live;
 pub mod native;

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use crate::actuate::Request;
 use crate::decide::{Actuation, ControllerState, decide};
 use crate::observe::Observation;
 use crate::queueing::mmc_wait_quantile;
@@ -12,9 +13,7 @@ use super::scenario::Scenario;
 /// What a policy asks for at one evaluation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Action {
-    pub replicas: Option<u32>,
-    pub pool_size: Option<u32>,
-    pub warm_up: bool,
+    pub request: Request,
     pub bottleneck: Option<String>,
     /// Apply at once, with warm caches (the oracle only).
     pub instant: bool,
@@ -70,16 +69,8 @@ impl Policy for Governor {
             now,
         );
         self.state = next;
-        if plan.dry_run {
-            return Action {
-                bottleneck: plan.bottleneck,
-                ..Action::default()
-            };
-        }
         Action {
-            replicas: plan.replicas.map(|c| c.to),
-            pool_size: plan.pool_size.map(|c| c.to),
-            warm_up: plan.warm_up.is_some(),
+            request: Request::from_plan(&plan),
             bottleneck: plan.bottleneck,
             instant: false,
         }
@@ -97,7 +88,10 @@ impl Policy for Static {
     }
     fn evaluate(&mut self, _: &Observation, current: Actuation, _: f64) -> Action {
         Action {
-            replicas: (current.replicas != self.replicas).then_some(self.replicas),
+            request: Request {
+                replicas: (current.replicas != self.replicas).then_some(self.replicas),
+                ..Request::default()
+            },
             ..Action::default()
         }
     }
@@ -201,7 +195,10 @@ impl Policy for Hpa {
         if desired != cur {
             self.history.push_back((now, cur));
             return Action {
-                replicas: Some(desired),
+                request: Request {
+                    replicas: Some(desired),
+                    ..Request::default()
+                },
                 ..Action::default()
             };
         }
@@ -289,9 +286,11 @@ impl Policy for Oracle {
             .unwrap_or(current.replicas);
         let pool = self.pools.get(minute).copied();
         Action {
-            replicas: (n != current.replicas).then_some(n),
-            pool_size: pool.filter(|p| Some(*p) != current.pool_size),
-            warm_up: false,
+            request: Request {
+                replicas: (n != current.replicas).then_some(n),
+                pool_size: pool.filter(|p| Some(*p) != current.pool_size),
+                warm_up: false,
+            },
             bottleneck: None,
             instant: true,
         }

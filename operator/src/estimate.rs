@@ -13,7 +13,7 @@ pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
 
 /// Learned state of one service.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Model {
+pub struct Estimate {
     /// Latency per quantile without queueing (seconds), or None until seen: the
     /// lowest seen within `BASE_WINDOW`, since queueing only ever adds to it.
     pub base: [Option<f64>; 5],
@@ -32,7 +32,7 @@ pub struct Model {
     pub overload_rate: Option<f64>,
 }
 
-impl Default for Model {
+impl Default for Estimate {
     fn default() -> Self {
         Self {
             base: [None; 5],
@@ -51,7 +51,7 @@ const MAX_CONCURRENCY: f64 = 512.0;
 /// Seconds of history the latency floor is taken over.
 pub const BASE_WINDOW: f64 = 600.0;
 
-impl Model {
+impl Estimate {
     /// Predicted latency at quantile index `qi` with `rate_per_replica` requests/s.
     pub fn predict(&self, qi: usize, rate_per_replica: f64) -> Option<f64> {
         self.predict_with(qi, rate_per_replica, self.concurrency)
@@ -202,7 +202,7 @@ mod trend_tests {
             request_rate: Some(rate),
             ..Observation::default()
         };
-        let mut m = Model::default();
+        let mut m = Estimate::default();
         m.update(&obs(100.0), 2, 0.0, false);
         m.update(&obs(200.0), 2, 15.0, false);
         let before = m.forecast(30.0).unwrap();

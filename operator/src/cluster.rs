@@ -25,7 +25,7 @@ use crate::observe::queries::{QueryPlan, Signal};
 
 type Cached<T> = Mutex<HashMap<(String, String, &'static str), (Instant, T)>>;
 
-pub struct ClusterModel {
+pub struct ClusterReader {
     store: Store<ServiceLevelObjective>,
     synced: Arc<AtomicBool>,
     prometheus: PrometheusSource,
@@ -43,7 +43,7 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-impl ClusterModel {
+impl ClusterReader {
     /// Starts the reflector (all namespaces, or one) and returns the model.
     pub fn start(
         client: Client,
@@ -219,7 +219,7 @@ impl ClusterModel {
     }
 }
 
-impl ReadModel for ClusterModel {
+impl ReadModel for ClusterReader {
     async fn snapshot(&self) -> Snapshot {
         let mut cached = self.snapshot.lock().await;
         if let Some((at, snap)) = cached.as_ref()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use governor_crds::manifest::parse_documents;
-use governor_crds::{Knob, Mode, ServiceLevelObjective, ServiceLevelObjectiveSpec as Spec};
+use governor_crds::{Mode, ServiceLevelObjective, ServiceLevelObjectiveSpec as Spec};
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -21,10 +21,10 @@ use crate::sim::scenario::Scenario;
 
 /// The SLOs the demo runs: the repository's examples, embedded.
 pub const EXAMPLES: [&str; 4] = [
-    include_str!("../../examples/api.yaml"),
-    include_str!("../../examples/stories.yaml"),
-    include_str!("../../examples/bookings.yaml"),
-    include_str!("../../examples/voice.yaml"),
+    include_str!("../../../examples/api.yaml"),
+    include_str!("../../../examples/stories.yaml"),
+    include_str!("../../../examples/bookings.yaml"),
+    include_str!("../../../examples/voice.yaml"),
 ];
 
 /// The demo starts this far into the audit's load cycle: about 215 rps, where
@@ -290,20 +290,13 @@ impl Demo {
             sim_t,
         );
         s.state = next;
-        if !plan.dry_run {
-            let request = actuate::Request {
-                replicas: plan.replicas.as_ref().map(|c| c.to),
-                pool_size: plan.pool_size.as_ref().map(|c| c.to),
-                warm_up: plan.warm_up.is_some(),
-            };
-            let _ = actuate::apply(
-                &mut SimPort {
-                    sim: &mut s.live.sim,
-                    instant: false,
-                },
-                request,
-            );
-        }
+        let _ = actuate::apply_now(
+            &mut SimPort {
+                sim: &mut s.live.sim,
+                instant: false,
+            },
+            actuate::Request::from_plan(&plan),
+        );
         let tally = s.tally();
         let (budget, burn) = s.budget(&tally);
         s.burn_rate = burn;
@@ -316,18 +309,14 @@ impl Demo {
             current,
             error_budget_remaining: budget,
             target: report::Reach {
-                reason: report::Reach::SCALE_SUBRESOURCE,
+                reason: governor_crds::conditions::reason::SCALE_SUBRESOURCE,
                 message: format!("simulated service {name}"),
             },
             now: time(now),
         };
         let prev_log = s.slo.status.as_ref().map_or(&[][..], |p| &p.decisions[..]);
         for d in report::new_decisions(prev_log, &pass) {
-            let knob = match d.knob {
-                Knob::Replicas => "replicas",
-                Knob::PoolSize => "pool size",
-                Knob::CacheWarmUp => "cache warm-up",
-            };
+            let knob = d.knob.label();
             let verb = if d.dry_run { "would change" } else { "changed" };
             tracing::info!(slo = %name, knob, from = d.from, to = d.to, dry_run = d.dry_run, "{verb} {knob}: {}", d.reason);
         }
@@ -397,9 +386,9 @@ impl Demo {
 
 /// The dashboard's read model over a running demo.
 #[derive(Clone)]
-pub struct DemoModel(pub Arc<Demo>);
+pub struct DemoReader(pub Arc<Demo>);
 
-impl ReadModel for DemoModel {
+impl ReadModel for DemoReader {
     async fn snapshot(&self) -> Snapshot {
         self.0
             .snapshot

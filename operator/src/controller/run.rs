@@ -1,0 +1,238 @@
+//! Run: the operator's long-running tasks — the HPA reflector, the metrics
+//! server, the Lease, the observer, and the controller over every SLO — until
+//! Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use governor_crds::ServiceLevelObjective;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::runtime::controller::Error as ControllerError;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use super::context::{Memories, SystemClock};
+use super::{Context, Leader, Metrics, error_policy, metrics, observer, reconcile};
+use crate::observe::jaeger::JaegerSource;
+use crate::observe::prometheus::PrometheusSource;
+
+/// Settings of `governor operator`, resolved from its arguments.
+pub struct Settings {
+    pub prometheus: PrometheusSource,
+    pub jaeger: Option<JaegerSource>,
+    pub observe_interval: Duration,
+    pub lease_namespace: String,
+    pub lease_name: String,
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub metrics_listen: std::net::SocketAddr,
+    /// Most SLOs reconciled at once.
+    pub concurrency: u16,
+    /// Dashboard base URL, linked from generated alerts.
+    pub dashboard_url: Option<String>,
+}
+
+/// Why the operator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("discovering monitoring.coreos.com: {0}")]
+    Discovery(#[source] kube::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Watches every HorizontalPodAutoscaler into a store (driveHpa looks there).
+async fn hpa_store(client: &Client) -> Store<HorizontalPodAutoscaler> {
+    let (hpas, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!(error = %e, "watching HorizontalPodAutoscalers");
+            }
+        }
+    });
+    if tokio::time::timeout(Duration::from_secs(30), hpas.wait_until_ready())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HorizontalPodAutoscalers not listed after 30 s; driveHpa waits for them");
+    }
+    hpas
+}
+
+/// Serves /metrics, /healthz and /readyz.
+async fn serve_metrics(ctx: Arc<Context>, addr: std::net::SocketAddr) -> Result<(), StartError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let body = ctx.metrics.encode();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(())
+}
+
+/// The SLOs whose target is the `kind` object named in the watch event.
+fn by_target(
+    kind: &'static str,
+    store: Store<ServiceLevelObjective>,
+) -> impl Fn(Option<String>, String) -> Vec<ObjectRef<ServiceLevelObjective>> {
+    move |namespace, name| {
+        store
+            .state()
+            .iter()
+            .filter(|s| {
+                s.namespace() == namespace
+                    && s.spec.target_ref.name == name
+                    && s.spec.target_ref.kind == kind
+            })
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect()
+    }
+}
+
+/// Runs until Ctrl-C or SIGTERM; releases the lease on the way out.
+pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
+    let leader = Leader::new(
+        client.clone(),
+        &settings.lease_namespace,
+        &settings.lease_name,
+        &settings.identity,
+        settings.lease_duration,
+    );
+    let reporter = Reporter {
+        controller: "governor".into(),
+        instance: Some(settings.identity.clone()),
+    };
+    let prometheus_operator = crate::rules::has_prometheus_rule(&client)
+        .await
+        .map_err(StartError::Discovery)?;
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        leader: leader.clone(),
+        metrics: Metrics::new(),
+        recorder: Recorder::new(client.clone(), reporter),
+        clock: Box::new(SystemClock),
+        memories: Memories::default(),
+        prometheus_operator,
+        hpas: hpa_store(&client).await,
+        dashboard_url: settings.dashboard_url.clone(),
+    });
+    serve_metrics(ctx.clone(), settings.metrics_listen).await?;
+    let _lease = leader.spawn(ctx.metrics.leader.clone());
+
+    let wc = watcher::Config::default();
+    let controller = Controller::new(
+        Api::<ServiceLevelObjective>::all(client.clone()),
+        wc.clone(),
+    );
+    let store = controller.store();
+    let (observed, decide_all) = futures::channel::mpsc::unbounded();
+    let _observer = observer::spawn(
+        ctx.clone(),
+        store.clone(),
+        settings.prometheus,
+        settings.jaeger,
+        settings.observe_interval,
+        observed,
+    );
+    let deployments = by_target("Deployment", store.clone());
+    let statefulsets = by_target("StatefulSet", store);
+    let watch_ctx = ctx.clone();
+    controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .reconcile_all_on(decide_all)
+        .watches(
+            Api::<Deployment>::all(client.clone()),
+            wc.clone(),
+            move |d| deployments(d.namespace(), d.name_any()),
+        )
+        .watches(Api::<StatefulSet>::all(client.clone()), wc, move |s| {
+            statefulsets(s.namespace(), s.name_any())
+        })
+        .graceful_shutdown_on(shutdown_signal())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            // Reconcile errors are counted and logged by error_policy; a
+            // failing watch would otherwise go unseen.
+            if let Err(e @ (ControllerError::QueueError(_) | ControllerError::RunnerError(_))) =
+                &result
+            {
+                watch_ctx
+                    .metrics
+                    .reconcile_errors
+                    .get_or_create(&metrics::Category {
+                        category: "watch".into(),
+                    })
+                    .inc();
+                tracing::warn!(category = "watch", "{}", watch_hint(&e.to_string()));
+            }
+            async {}
+        })
+        .await;
+    leader.release().await;
+    Ok(())
+}
+
+/// A failed watch, with what usually causes it.
+fn watch_hint(error: &str) -> String {
+    let hint = if error.contains("404") || error.contains("NotFound") {
+        "; the API server does not serve a watched kind: is the ServiceLevelObjective CRD installed? (kubectl apply -f crds/, or the Helm chart)"
+    } else if error.contains("403") || error.contains("Forbidden") {
+        "; RBAC denies a watch: the operator needs the chart's ClusterRole (list and watch servicelevelobjectives, deployments, statefulsets, horizontalpodautoscalers)"
+    } else {
+        ""
+    };
+    format!("watching the cluster failed: {error}{hint}")
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes sends a pod it stops).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,48 @@
+//! The errors a command ends with, each keeping its source; `main` prints
+//! them and exits with their code.
+
+use std::process::ExitCode;
+
+/// The API server's own message when it sent one, else the client's.
+pub fn api_text(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
+        other => other.to_string(),
+    }
+}
+
+/// Why a command stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag's value cannot be used (exit 2, like clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Source(#[from] crate::observe::prometheus::SourceError),
+    #[error("no Kubernetes API ({0}); set KUBECONFIG or run in a cluster")]
+    NoCluster(#[source] kube::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Start(#[from] crate::controller::StartError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else that ends a command, already worded for the user.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::Source(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
