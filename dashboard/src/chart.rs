@@ -112,20 +112,60 @@ pub fn build(
 ) -> Chart {
     let series: Vec<Series<'_>> = series
         .into_iter()
-        .map(|s| {
-            let clean: Vec<(f64, Option<f64>)> = s
-                .points
-                .iter()
-                .filter(|(t, _)| t.is_finite() && *t >= t0 && *t <= t1)
-                .map(|&(t, v)| (t, v.filter(|x| x.is_finite()).map(|x| x * scale)))
-                .collect();
-            Series {
-                name: s.name,
-                class: s.class,
-                points: downsample(&clean),
-            }
+        .map(|s| clip(s, (t0, t1), scale))
+        .collect();
+    let (lo, hi, step) = value_axis(&series, targets, scale);
+    let empty = series
+        .iter()
+        .all(|s| s.points.iter().all(|p| p.1.is_none()));
+    let span_t = (t1 - t0).max(1.0);
+    let (pw, ph) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let x = |t: f64| LEFT + (t - t0) / span_t * pw;
+    let y = |v: f64| TOP + ph - (v - lo) / (hi - lo) * ph;
+    let lines = series.into_iter().map(|s| line(s, x, y)).collect();
+    let targets = targets
+        .iter()
+        .filter(|t| t.1.is_finite())
+        .map(|(label, v)| Target {
+            label: label.clone(),
+            class: "target",
+            y: format!("{:.1}", y(v * scale)),
         })
         .collect();
+    Chart {
+        id,
+        title: title.to_string(),
+        lines,
+        targets,
+        y_ticks: value_ticks((lo, hi, step), y),
+        x_ticks: time_ticks(t0, span_t, with_day, x),
+        empty,
+        width: WIDTH,
+        height: HEIGHT,
+        plot_left: LEFT,
+        plot_right: WIDTH - RIGHT,
+        plot_bottom: TOP + ph,
+    }
+}
+
+/// The points inside [t0, t1], non-finite values missing, scaled and downsampled.
+fn clip<'a>(s: Series<'a>, (t0, t1): (f64, f64), scale: f64) -> Series<'a> {
+    let clean: Vec<(f64, Option<f64>)> = s
+        .points
+        .iter()
+        .filter(|(t, _)| t.is_finite() && *t >= t0 && *t <= t1)
+        .map(|&(t, v)| (t, v.filter(|x| x.is_finite()).map(|x| x * scale)))
+        .collect();
+    Series {
+        name: s.name,
+        class: s.class,
+        points: downsample(&clean),
+    }
+}
+
+/// The value axis as (low, high, step): from zero or below, up to a whole step
+/// over the largest value or target.
+fn value_axis(series: &[Series<'_>], targets: &[(String, f64)], scale: f64) -> (f64, f64, f64) {
     let values = series
         .iter()
         .flat_map(|s| s.points.iter().filter_map(|p| p.1))
@@ -138,9 +178,6 @@ pub fn build(
     let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
-    let empty = series
-        .iter()
-        .all(|s| s.points.iter().all(|p| p.1.is_none()));
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -150,63 +187,53 @@ pub fn build(
     }
     let step = nice_step(hi - lo);
     hi = (hi / step).ceil() * step;
-    let span_t = (t1 - t0).max(1.0);
-    let (pw, ph) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
-    let x = |t: f64| LEFT + (t - t0) / span_t * pw;
-    let y = |v: f64| TOP + ph - (v - lo) / (hi - lo) * ph;
-    let lines = series
-        .into_iter()
-        .map(
-            |Series {
-                 name,
-                 class,
-                 points,
-             }| {
-                let mut segments = Vec::new();
-                let mut current = String::new();
-                for (t, v) in points {
-                    match v {
-                        Some(v) => {
-                            if !current.is_empty() {
-                                current.push(' ');
-                            }
-                            current.push_str(&format!("{:.1},{:.1}", x(t), y(v)));
-                        }
-                        None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
-                        None => {}
-                    }
-                }
+    (lo, hi, step)
+}
+
+/// A series as polyline segments: a missing value ends one.
+fn line(s: Series<'_>, x: impl Fn(f64) -> f64, y: impl Fn(f64) -> f64) -> Line {
+    let mut segments = Vec::new();
+    let mut current = String::new();
+    for (t, v) in s.points {
+        match v {
+            Some(v) => {
                 if !current.is_empty() {
-                    segments.push(current);
+                    current.push(' ');
                 }
-                Line {
-                    name: name.to_string(),
-                    class,
-                    segments,
-                }
-            },
-        )
-        .collect();
-    let targets = targets
-        .iter()
-        .filter(|t| t.1.is_finite())
-        .map(|(label, v)| Target {
-            label: label.clone(),
-            class: "target",
-            y: format!("{:.1}", y(v * scale)),
-        })
-        .collect();
-    let mut y_ticks = Vec::new();
+                current.push_str(&format!("{:.1},{:.1}", x(t), y(v)));
+            }
+            None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
+            None => {}
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    Line {
+        name: s.name.to_string(),
+        class: s.class,
+        segments,
+    }
+}
+
+/// A tick per step from `lo` to `hi`, at most twelve.
+fn value_ticks((lo, hi, step): (f64, f64, f64), y: impl Fn(f64) -> f64) -> Vec<Tick> {
+    let mut ticks = Vec::new();
     let mut v = lo;
-    while v <= hi + step * 0.01 && y_ticks.len() < 12 {
-        y_ticks.push(Tick {
+    while v <= hi + step * 0.01 && ticks.len() < 12 {
+        ticks.push(Tick {
             at: format!("{:.1}", y(v)),
             label: format::number(v),
             anchor: "end",
         });
         v += step;
     }
-    let x_ticks = (0..=4)
+    ticks
+}
+
+/// Five time labels across the span, the outer ones kept inside the plot.
+fn time_ticks(t0: f64, span_t: f64, with_day: bool, x: impl Fn(f64) -> f64) -> Vec<Tick> {
+    (0..=4)
         .map(|i| {
             let t = t0 + span_t * f64::from(i) / 4.0;
             Tick {
@@ -219,21 +246,7 @@ pub fn build(
                 },
             }
         })
-        .collect();
-    Chart {
-        id,
-        title: title.to_string(),
-        lines,
-        targets,
-        y_ticks,
-        x_ticks,
-        empty,
-        width: WIDTH,
-        height: HEIGHT,
-        plot_left: LEFT,
-        plot_right: WIDTH - RIGHT,
-        plot_bottom: TOP + ph,
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! Governor's dashboard: P50/P90/P99 against targets, error budgets, and why
 //! Governor did what it did. Server-rendered, no JavaScript needed, no
-//! external assets. It renders from a [`model::ReadModel`]; this crate never
+//! external assets. It renders from a [`read::ReadModel`]; this crate never
 //! imports the operator.
+//!
+//! Laid out by page: each module of [`pages`] holds a page's handler and its
+//! view model, beside its template in `templates/`; [`server`] routes to them.
 
 pub mod chart;
 pub mod format;
-pub mod model;
 pub mod pages;
+pub mod read;
 pub mod sample;
 pub mod server;
 
 pub use governor_crds as crds;
-pub use model::{Fixed, HistoryPoint, Range, ReadModel, SloView, Snapshot, Standing, TraceRow};
 pub use pages::Config;
+/// The former name of [`read`]: paths such as `model::series` still resolve.
+pub use read as model;
+pub use read::{Fixed, HistoryPoint, Range, ReadModel, SloView, Snapshot, Standing, TraceRow};
 pub use server::router;

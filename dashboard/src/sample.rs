@@ -7,7 +7,7 @@ use governor_crds::{CurrentDesired, Decision, Knob};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::model::{Fixed, LatencyView, SloView, Snapshot, Standing};
+use crate::read::{Fixed, LatencyView, SloView, Snapshot, Standing};
 
 /// `n` SLOs over 7 namespaces in every state, each with a decision.
 pub fn slos(n: usize) -> Vec<SloView> {

@@ -1,5 +1,5 @@
-//! The HTTP server: pages, the JSON API, health and metrics, with
-//! compression, ETags and the usual security headers.
+//! The HTTP server: one router over the pages, the state and page cache they
+//! share, metrics and ETags, static files, health and the shared error pages.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -9,8 +9,8 @@ use std::time::Instant;
 use askama::Template;
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -19,12 +19,11 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::model::{Range, ReadModel, SloView};
-use crate::pages::{Config, Detail, Message, Overview, OverviewQuery, select};
+use crate::pages::{Config, api, detail, overview};
+use crate::read::ReadModel;
 
 /// Largest response the ETag layer buffers; larger ones pass without an ETag.
 const ETAG_LIMIT: usize = 8 << 20;
@@ -81,7 +80,7 @@ const PAGE_CACHE_ENTRIES: usize = 512;
 
 /// A page rendered from one snapshot version, with its ETag.
 #[derive(Clone)]
-struct Rendered {
+pub(crate) struct Rendered {
     version: u64,
     body: axum::body::Bytes,
     etag: HeaderValue,
@@ -89,7 +88,7 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn response(&self) -> Response {
+    pub(crate) fn response(&self) -> Response {
         (
             [
                 (
@@ -107,15 +106,21 @@ impl Rendered {
 /// Pages that depend only on the snapshot, by path and query: rendered once per
 /// snapshot version however many viewers ask.
 #[derive(Default)]
-struct PageCache(std::sync::Mutex<HashMap<String, Rendered>>);
+pub(crate) struct PageCache(std::sync::Mutex<HashMap<String, Rendered>>);
 
 impl PageCache {
-    fn get(&self, key: &str, version: u64) -> Option<Rendered> {
+    pub(crate) fn get(&self, key: &str, version: u64) -> Option<Rendered> {
         let map = self.0.lock().ok()?;
         map.get(key).filter(|r| r.version == version).cloned()
     }
 
-    fn put(&self, key: String, version: u64, body: String, content_type: &'static str) -> Rendered {
+    pub(crate) fn put(
+        &self,
+        key: String,
+        version: u64,
+        body: String,
+        content_type: &'static str,
+    ) -> Rendered {
         let body = axum::body::Bytes::from(body);
         let etag =
             HeaderValue::from_str(&etag_of(&body)).unwrap_or(HeaderValue::from_static("W/\"0\""));
@@ -135,14 +140,15 @@ impl PageCache {
     }
 }
 
-struct App<M> {
-    model: M,
-    config: Config,
+/// What every handler shares: the source, the configuration, metrics and cached pages.
+pub(crate) struct App<M> {
+    pub(crate) model: M,
+    pub(crate) config: Config,
     metrics: Metrics,
-    pages: PageCache,
+    pub(crate) pages: PageCache,
 }
 
-type Shared<M> = Arc<App<M>>;
+pub(crate) type Shared<M> = Arc<App<M>>;
 
 /// The dashboard's routes over a read model.
 pub fn router<M: ReadModel>(model: M, config: Config) -> Router {
@@ -159,10 +165,10 @@ pub fn router<M: ReadModel>(model: M, config: Config) -> Router {
         )
     };
     Router::new()
-        .route("/", get(overview::<M>))
-        .route("/slos/{namespace}/{name}", get(detail::<M>))
-        .route("/api/v1/slos", get(api_list::<M>))
-        .route("/api/v1/slos/{namespace}/{name}", get(api_one::<M>))
+        .route("/", get(overview::handler::<M>))
+        .route("/slos/{namespace}/{name}", get(detail::handler::<M>))
+        .route("/api/v1/slos", get(api::list::<M>))
+        .route("/api/v1/slos/{namespace}/{name}", get(api::one::<M>))
         .route("/static/governor.css", get(css))
         .route("/static/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
@@ -187,7 +193,8 @@ pub fn router<M: ReadModel>(model: M, config: Config) -> Router {
         .with_state(app)
 }
 
-fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
+/// An HTML page, or a plain 500 when it could not be rendered.
+pub(crate) fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
     match rendered {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => (
@@ -198,7 +205,24 @@ fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
     }
 }
 
-fn message<M>(app: &App<M>, status: StatusCode, heading: &str, text: String) -> Response {
+/// A page for what went wrong: unknown SLO, unreachable source, bad request.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub title: String,
+    pub refresh: u32,
+    pub banner: Option<String>,
+    pub heading: String,
+    pub message: String,
+}
+
+/// `text` under `heading` on a page of its own.
+pub(crate) fn message<M>(
+    app: &App<M>,
+    status: StatusCode,
+    heading: &str,
+    text: String,
+) -> Response {
     page(
         status,
         Message {
@@ -212,130 +236,9 @@ fn message<M>(app: &App<M>, status: StatusCode, heading: &str, text: String) -> 
     )
 }
 
-async fn overview<M: ReadModel>(
-    State(app): State<Shared<M>>,
-    uri: Uri,
-    Query(q): Query<OverviewQuery>,
-) -> Response {
-    let snap = app.model.snapshot().await;
-    let key = uri.to_string();
-    if let Some(hit) = app.pages.get(&key, snap.version) {
-        return hit.response();
-    }
-    match Overview::build(&snap.slos, snap.warnings, &q, &app.config).render() {
-        Ok(html) => app
-            .pages
-            .put(key, snap.version, html, "text/html; charset=utf-8")
-            .response(),
-        Err(e) => page(StatusCode::OK, Err(e)),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct DetailQuery {
-    range: Option<String>,
-}
-
-async fn find<M: ReadModel>(app: &App<M>, namespace: &str, name: &str) -> Option<SloView> {
-    let snap = app.model.snapshot().await;
-    snap.slos
-        .iter()
-        .find(|s| s.namespace == namespace && s.name == name)
-        .cloned()
-}
-
-fn unknown_slo<M>(app: &App<M>, namespace: &str, name: &str) -> Response {
-    message(
-        app,
-        StatusCode::NOT_FOUND,
-        "No such SLO",
-        format!(
-            "There is no ServiceLevelObjective named \"{name}\" in namespace \"{namespace}\". \
-             It may have been deleted, or the name may be misspelled."
-        ),
-    )
-}
-
-fn parse_range(q: &DetailQuery) -> Result<Range, String> {
-    match q.range.as_deref() {
-        None | Some("") => Ok(Range::Hour),
-        Some(r) => Range::parse(r).ok_or_else(|| {
-            format!("range {r:?} is not one Governor offers; choose 1h, 6h, 24h or 7d")
-        }),
-    }
-}
-
-async fn detail<M: ReadModel>(
-    State(app): State<Shared<M>>,
-    Path((namespace, name)): Path<(String, String)>,
-    Query(q): Query<DetailQuery>,
-) -> Response {
-    let range = match parse_range(&q) {
-        Ok(r) => r,
-        Err(e) => return message(&app, StatusCode::BAD_REQUEST, "Unknown range", e),
-    };
-    let Some(slo) = find(&app, &namespace, &name).await else {
-        return unknown_slo(&app, &namespace, &name);
-    };
-    let (history, traces) = tokio::join!(
-        app.model.history(&namespace, &name, range),
-        app.model.slowest_traces(&namespace, &name)
-    );
-    page(
-        StatusCode::OK,
-        Detail::build(&slo, range, history, traces, &app.config).render(),
-    )
-}
-
-fn json_error(status: StatusCode, message: String) -> Response {
+/// `{"error": message}`, for the API.
+pub(crate) fn json_error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-async fn api_list<M: ReadModel>(
-    State(app): State<Shared<M>>,
-    uri: Uri,
-    Query(q): Query<OverviewQuery>,
-) -> Response {
-    let snap = app.model.snapshot().await;
-    let key = uri.to_string();
-    if let Some(hit) = app.pages.get(&key, snap.version) {
-        return hit.response();
-    }
-    let items: Vec<&SloView> = select(&snap.slos, &q);
-    let body = serde_json::json!({
-        "items": items,
-        "total": snap.slos.len(),
-        "warnings": snap.warnings,
-    });
-    match serde_json::to_string(&body) {
-        Ok(json) => app
-            .pages
-            .put(key, snap.version, json, "application/json")
-            .response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn api_one<M: ReadModel>(
-    State(app): State<Shared<M>>,
-    Path((namespace, name)): Path<(String, String)>,
-    Query(q): Query<DetailQuery>,
-) -> Response {
-    let range = match parse_range(&q) {
-        Ok(r) => r,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
-    };
-    let Some(slo) = find(&app, &namespace, &name).await else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("no ServiceLevelObjective {namespace}/{name}"),
-        );
-    };
-    let history = match app.model.history(&namespace, &name, range).await {
-        Ok(points) => serde_json::json!({ "range": range, "points": points }),
-        Err(e) => serde_json::json!({ "range": range, "error": e }),
-    };
-    axum::Json(serde_json::json!({ "slo": slo, "history": history })).into_response()
 }
 
 async fn readyz<M: ReadModel>(State(app): State<Shared<M>>) -> Response {

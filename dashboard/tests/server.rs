@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use governor_dashboard::crds::{CurrentDesired, Decision, Knob, ServiceLevelObjective};
-use governor_dashboard::model::LatencyView;
+use governor_dashboard::read::LatencyView;
 use governor_dashboard::{Config, Fixed, HistoryPoint, SloView, Snapshot, Standing, TraceRow};
 use http_body_util::BodyExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

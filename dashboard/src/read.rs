@@ -1,5 +1,5 @@
-//! The read model: what the dashboard renders, and the trait its sources
-//! implement (the in-cluster reflector plus Prometheus, or `governor demo`).
+//! What the dashboard reads: the views it renders and the [`ReadModel`] trait
+//! its sources implement (the in-cluster reflector plus Prometheus, or `governor demo`).
 
 use std::collections::HashMap;
 use std::future::Future;
