@@ -15,7 +15,5 @@ pub mod server;
 
 pub use governor_crds as crds;
 pub use pages::Config;
-/// The former name of [`read`]: paths such as `model::series` still resolve.
-pub use read as model;
 pub use read::{Fixed, HistoryPoint, Range, ReadModel, SloView, Snapshot, Standing, TraceRow};
 pub use server::router;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use governor_crds::ServiceLevelObjective;
-use governor_dashboard::model::series;
+use governor_dashboard::read::series;
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};

@@ -16,7 +16,7 @@ use serde::Serialize;
 /// Recording rule names.
 pub const ERROR_RATIO: &str = "slo:sli_error:ratio_rate";
 pub const REQUESTS: &str = "slo:sli_requests:rate";
-pub const ERROR_BUDGET: &str = governor_dashboard::model::series::ERROR_BUDGET;
+pub const ERROR_BUDGET: &str = governor_dashboard::read::series::ERROR_BUDGET;
 pub const PAGE_ALERT: &str = "ErrorBudgetBurnPage";
 pub const TICKET_ALERT: &str = "ErrorBudgetBurnTicket";
 

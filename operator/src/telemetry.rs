@@ -95,9 +95,9 @@ pub mod metrics {
     pub const ACTUATION_ERRORS: &str = "governor_actuation_errors_total";
     /// A state set: 1 for the SLO's current objective state (label `state`).
     pub const SLO_STATE: &str = "governor_slo_state";
-    pub const SLO_BUDGET_REMAINING: &str = governor_dashboard::model::series::BUDGET_REMAINING;
-    pub const SLO_REPLICAS: &str = governor_dashboard::model::series::REPLICAS;
-    pub const SLO_POOL_SIZE: &str = governor_dashboard::model::series::POOL_SIZE;
+    pub const SLO_BUDGET_REMAINING: &str = governor_dashboard::read::series::BUDGET_REMAINING;
+    pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
+    pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
 
     pub const ALL: [&str; 8] = [
         RECONCILE_ERRORS,

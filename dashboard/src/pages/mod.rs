@@ -65,14 +65,6 @@ pub struct Cell {
     pub class: &'static str,
 }
 
-fn knob(k: Knob) -> &'static str {
-    match k {
-        Knob::Replicas => "replicas",
-        Knob::PoolSize => "pool size",
-        Knob::CacheWarmUp => "cache warm-up",
-    }
-}
-
 fn budget_class(b: Option<f64>) -> &'static str {
     match b {
         None => "unknown",
@@ -101,8 +93,8 @@ fn current_desired(cd: Option<CurrentDesired>) -> String {
 
 fn decision_text(d: &Decision) -> String {
     let what = match d.knob {
-        Knob::CacheWarmUp => "cache warm-up".to_string(),
-        k => format!("{} {} → {}", knob(k), d.from, d.to),
+        Knob::CacheWarmUp => Knob::CacheWarmUp.label().to_string(),
+        k => format!("{} {} → {}", k.label(), d.from, d.to),
     };
     if d.dry_run {
         format!("{what} (dry run)")
