@@ -5,11 +5,13 @@ pub mod conditions;
 pub mod duration;
 pub mod manifest;
 pub mod promql;
+pub mod quantile;
 mod schema;
 pub mod v1alpha1;
 pub mod validate;
 
 pub use duration::{Duration, Latency};
+pub use quantile::Quantile;
 pub use v1alpha1::*;
 pub use validate::Problem;
 

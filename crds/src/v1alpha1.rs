@@ -192,18 +192,24 @@ pub struct LatencyObjectives {
 }
 
 impl LatencyObjectives {
-    /// The set targets as (quantile, field name, target), lowest quantile first.
-    pub fn targets(&self) -> Vec<(f64, &'static str, Latency)> {
-        [
-            (0.5, "p50", self.p50),
-            (0.9, "p90", self.p90),
-            (0.95, "p95", self.p95),
-            (0.99, "p99", self.p99),
-            (0.999, "p999", self.p999),
-        ]
-        .into_iter()
-        .filter_map(|(q, n, t)| t.map(|t| (q, n, t)))
-        .collect()
+    /// The set targets as (quantile, target), lowest quantile first.
+    pub fn targets(&self) -> Vec<(crate::Quantile, Latency)> {
+        crate::Quantile::ALL
+            .into_iter()
+            .filter_map(|q| self.get(q).map(|t| (q, t)))
+            .collect()
+    }
+
+    /// The target for `q`, when set.
+    pub fn get(&self, q: crate::Quantile) -> Option<Latency> {
+        use crate::Quantile::*;
+        match q {
+            P50 => self.p50,
+            P90 => self.p90,
+            P95 => self.p95,
+            P99 => self.p99,
+            P999 => self.p999,
+        }
     }
 }
 
@@ -888,9 +894,15 @@ pub struct ObservedSignals {
     /// Observed 90th-percentile latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p90: Option<Latency>,
+    /// Observed 95th-percentile latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<Latency>,
     /// Observed 99th-percentile latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<Latency>,
+    /// Observed 99.9th-percentile latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999: Option<Latency>,
     /// Requests per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_rate: Option<f64>,
@@ -903,6 +915,20 @@ pub struct ObservedSignals {
     /// Connections in use over pool size, across replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_utilization: Option<f64>,
+}
+
+impl ObservedSignals {
+    /// The observed latency at `q`, when read.
+    pub fn latency(&self, q: crate::Quantile) -> Option<Latency> {
+        use crate::Quantile::*;
+        match q {
+            P50 => self.p50,
+            P90 => self.p90,
+            P95 => self.p95,
+            P99 => self.p99,
+            P999 => self.p999,
+        }
+    }
 }
 
 /// A current and a desired value.

@@ -110,7 +110,8 @@ impl ServiceLevelObjectiveSpec {
                 "at least one objective is required: a latency percentile, errorRate or availability",
             );
         }
-        for (_, name, target) in l.targets() {
+        for (q, target) in l.targets() {
+            let name = q.name();
             p.check(
                 !target.0.is_zero(),
                 &format!("objectives.latency.{name}"),

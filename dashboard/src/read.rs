@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use governor_crds::Quantile;
 use governor_crds::{
     AT_RISK_RATIO, CurrentDesired, Decision, ObjectiveState, ServiceLevelObjective,
 };
@@ -157,7 +158,7 @@ impl Standing {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencyView {
-    pub quantile: &'static str,
+    pub quantile: Quantile,
     pub target: Option<f64>,
     pub observed: Option<f64>,
     pub standing: Standing,
@@ -200,12 +201,15 @@ impl SloView {
         let status = slo.status.clone().unwrap_or_default();
         let observed = status.observed.as_ref();
         let targets = &spec.objectives.latency;
-        let latency = [
-            ("p50", targets.p50, observed.and_then(|o| o.p50)),
-            ("p90", targets.p90, observed.and_then(|o| o.p90)),
-            ("p99", targets.p99, observed.and_then(|o| o.p99)),
-        ]
-        .into_iter()
+        // P50, P90 and P99 always; P95 and P99.9 when held or read.
+        let latency = Quantile::ALL
+            .into_iter()
+            .map(|q| (q, targets.get(q), observed.and_then(|o| o.latency(q))))
+            .filter(|(q, target, seen)| {
+                matches!(q, Quantile::P50 | Quantile::P90 | Quantile::P99)
+                    || target.is_some()
+                    || seen.is_some()
+            })
         .map(|(quantile, target, seen)| {
             let target = target.map(|t| t.as_secs_f64());
             let observed = seen.map(|t| t.as_secs_f64());

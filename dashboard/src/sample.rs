@@ -1,6 +1,7 @@
 //! Deterministic sample data: for benchmarks, and for trying the dashboard
 //! without a cluster.
 
+use governor_crds::Quantile;
 use std::sync::Arc;
 
 use governor_crds::{CurrentDesired, Decision, Knob};
@@ -20,7 +21,7 @@ pub fn slos(n: usize) -> Vec<SloView> {
                 Standing::Unknown,
             ][i % 4];
             let p99 = 0.02 + (i % 13) as f64 * 0.01;
-            let lat = |quantile: &'static str, observed: f64| LatencyView {
+            let lat = |quantile: Quantile, observed: f64| LatencyView {
                 quantile,
                 target: Some(0.1),
                 observed: Some(observed),
@@ -32,7 +33,11 @@ pub fn slos(n: usize) -> Vec<SloView> {
                 service: format!("service-{i:04}"),
                 state,
                 dry_run: i % 10 == 0,
-                latency: vec![lat("p50", p99 / 3.0), lat("p90", p99 / 1.5), lat("p99", p99)],
+                latency: vec![
+                    lat(Quantile::P50, p99 / 3.0),
+                    lat(Quantile::P90, p99 / 1.5),
+                    lat(Quantile::P99, p99),
+                ],
                 request_rate: Some(50.0 + (i % 300) as f64),
                 error_rate: Some(0.0004),
                 error_rate_target: Some(0.001),

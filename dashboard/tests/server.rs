@@ -15,8 +15,8 @@ use tower::ServiceExt;
 const HOSTILE: &str = "<script>alert(\"x\")</script>'&";
 
 fn view(namespace: &str, name: &str, state: Standing, p99: Option<f64>) -> SloView {
-    let lat = |q: &'static str, observed: Option<f64>| LatencyView {
-        quantile: q,
+    let lat = |q: &str, observed: Option<f64>| LatencyView {
+        quantile: q.parse().unwrap(),
         target: Some(0.1),
         observed,
         standing: Standing::of(observed, Some(0.1)),

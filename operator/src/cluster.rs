@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use governor_crds::ServiceLevelObjective;
+use governor_crds::{Quantile, ServiceLevelObjective};
 use governor_dashboard::read::series;
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
 use kube::runtime::reflector::{self, Store};
@@ -141,9 +141,9 @@ impl ClusterReader {
         let mut wanted: Vec<(&str, String, Option<usize>)> = Vec::new();
         for (i, q) in plan.queries.iter().enumerate() {
             let what = match q.signal {
-                Signal::Latency(500) => "p50",
-                Signal::Latency(900) => "p90",
-                Signal::Latency(990) => "p99",
+                Signal::Latency(Quantile::P50) => "p50",
+                Signal::Latency(Quantile::P90) => "p90",
+                Signal::Latency(Quantile::P99) => "p99",
                 Signal::Requests => "requests",
                 Signal::Errors => "errors",
                 _ => continue,

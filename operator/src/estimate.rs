@@ -5,11 +5,11 @@
 
 use std::collections::VecDeque;
 
+use governor_crds::Quantile;
+
 use crate::observe::Observation;
 use crate::queueing::mmc_wait_quantile;
 
-/// Quantiles Governor can hold objectives on.
-pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
 
 /// Learned state of one service.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,18 +52,23 @@ const MAX_CONCURRENCY: f64 = 512.0;
 pub const BASE_WINDOW: f64 = 600.0;
 
 impl Estimate {
-    /// Predicted latency at quantile index `qi` with `rate_per_replica` requests/s.
-    pub fn predict(&self, qi: usize, rate_per_replica: f64) -> Option<f64> {
-        self.predict_with(qi, rate_per_replica, self.concurrency)
+    /// Predicted latency at `q` with `rate_per_replica` requests/s.
+    pub fn predict(&self, q: Quantile, rate_per_replica: f64) -> Option<f64> {
+        self.predict_with(q, rate_per_replica, self.concurrency)
     }
 
     /// As `predict`, with concurrency `k` instead of the estimate.
-    pub fn predict_with(&self, qi: usize, rate_per_replica: f64, k: f64) -> Option<f64> {
-        let base = self.base[qi]?;
+    pub fn predict_with(&self, q: Quantile, rate_per_replica: f64, k: f64) -> Option<f64> {
+        let base = self.base(q)?;
         let s = self.service_time?;
         let k = k.round().clamp(1.0, MAX_CONCURRENCY) as u32;
-        let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, QUANTILES[qi]);
+        let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, q.value());
         Some(base + wait)
+    }
+
+    /// The latency floor at `q` (no queueing), once seen.
+    pub fn base(&self, q: Quantile) -> Option<f64> {
+        self.base[q.index()]
     }
 
     /// Utilization of a replica at `rate_per_replica`.
@@ -100,8 +105,8 @@ impl Estimate {
         let per_replica = rate / ready;
         // Latency floor: the lowest of each quantile over the recent window.
         let mut sample = [None; 5];
-        for (i, q) in QUANTILES.iter().enumerate() {
-            sample[i] = obs.latency.get(*q);
+        for q in Quantile::ALL {
+            sample[q.index()] = obs.latency.get(q);
         }
         self.recent.push_back((now, sample));
         while self
@@ -122,7 +127,7 @@ impl Estimate {
         for (b, f) in self.base.iter_mut().zip(floor) {
             *b = f.is_finite().then_some(f);
         }
-        if let Some(p50) = self.base[0] {
+        if let Some(p50) = self.base(Quantile::P50) {
             self.service_time = Some(p50 * 1.2);
         }
         if settling {
@@ -131,20 +136,21 @@ impl Estimate {
         // Calibrate k on the highest observed quantile: when queueing shows, the
         // largest k whose prediction still reaches what was observed; when it does
         // not, at least the smallest k that predicts no visible queueing.
-        let Some(qi) = (0..QUANTILES.len())
+        let Some(qi) = Quantile::ALL
+            .into_iter()
             .rev()
-            .find(|&i| obs.latency.get(QUANTILES[i]).is_some() && self.base[i].is_some())
+            .find(|q| obs.latency.get(*q).is_some() && self.base(*q).is_some())
         else {
             return;
         };
-        let observed = obs.latency.get(QUANTILES[qi]).unwrap_or_default();
+        let observed = obs.latency.get(qi).unwrap_or_default();
         let Some(s) = self.service_time else { return };
         let minimal = (per_replica * s).max(1.0);
         let predict_k = |k: f64| -> f64 {
             self.predict_with(qi, per_replica, k)
                 .unwrap_or(f64::INFINITY)
         };
-        let base = self.base[qi].unwrap_or(observed);
+        let base = self.base(qi).unwrap_or(observed);
         // Queueing is visible once the tail is 15 % (plus 2 ms of noise) over its floor.
         let threshold = base * 1.15 + 0.002;
         let queueing = observed > threshold;

@@ -234,7 +234,8 @@ fn objectives(
     } else {
         let metric = &prom.latency.metric;
         let mut unchecked = Vec::new();
-        for (q, field, target) in targets {
+        for (q, target) in targets {
+            let field = q.name();
             let t = target.as_secs_f64();
             let what = format!("{} latency under {target}", field.to_uppercase());
             let id = format!("latency-{field}");
@@ -305,7 +306,7 @@ fn objectives(
                 id,
                 what,
                 // 1 - 0.99 is 0.010000000000000009 in binary: keep the digits that mean something.
-                allowed: ((1.0 - q) * 1e9).round() / 1e9,
+                allowed: (q.allowed_share() * 1e9).round() / 1e9,
                 bad_ratio,
                 requests,
             });

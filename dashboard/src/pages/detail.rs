@@ -1,6 +1,7 @@
 //! The detail page of one SLO (`/slos/{namespace}/{name}`): its figures, history
 //! charts, conditions, decisions and slowest traces; renders `templates/detail.html`.
 
+use governor_crds::Quantile;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -160,7 +161,7 @@ impl Detail {
         let p99_target = s
             .latency
             .iter()
-            .find(|l| l.quantile == "p99")
+            .find(|l| l.quantile == Quantile::P99)
             .and_then(|l| l.target);
         let (traces, traces_error) = match traces {
             Ok(t) => (trace_lines(t, p99_target, cfg), None),
@@ -179,7 +180,7 @@ impl Detail {
             latency: s
                 .latency
                 .iter()
-                .map(|l| l.quantile.to_uppercase())
+                .map(|l| l.quantile.name().to_uppercase())
                 .zip(row.latency)
                 .collect(),
             request_rate: format::rate(s.request_rate),
@@ -289,7 +290,12 @@ fn latency_targets(s: &SloView) -> Vec<(String, f64)> {
     let targets: Vec<(String, f64)> = s
         .latency
         .iter()
-        .filter_map(|l| Some((format!("{} target", l.quantile.to_uppercase()), l.target?)))
+        .filter_map(|l| {
+            Some((
+                format!("{} target", l.quantile.name().to_uppercase()),
+                l.target?,
+            ))
+        })
         .collect();
     let mut latency_targets: Vec<(String, f64)> = Vec::new();
     for (label, v) in targets {

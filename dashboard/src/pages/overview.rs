@@ -1,6 +1,7 @@
 //! The overview page (`/`): every SLO against its targets, filtered, sorted and
 //! paged; its view model renders `templates/overview.html`.
 
+use governor_crds::Quantile;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
@@ -131,9 +132,11 @@ pub struct Row {
 
 impl Row {
     pub fn of(s: &SloView) -> Self {
+        // The overview's columns are P50, P90 and P99; the detail page shows all.
         let latency = s
             .latency
             .iter()
+            .filter(|l| matches!(l.quantile, Quantile::P50 | Quantile::P90 | Quantile::P99))
             .map(|l| Cell {
                 text: format::latency(l.observed),
                 target: l

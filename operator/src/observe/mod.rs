@@ -7,7 +7,7 @@ pub mod queries;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use governor_crds::{IndicatorSource, ServiceLevelObjective};
+use governor_crds::{IndicatorSource, Quantile, ServiceLevelObjective};
 use serde::Serialize;
 
 /// Latency percentiles in seconds.
@@ -21,27 +21,24 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// The value for a quantile Governor knows (0.5, 0.9, 0.95, 0.99, 0.999).
-    pub fn get(&self, q: f64) -> Option<f64> {
+    pub fn get(&self, q: Quantile) -> Option<f64> {
         match q {
-            q if (q - 0.5).abs() < 1e-9 => self.p50,
-            q if (q - 0.9).abs() < 1e-9 => self.p90,
-            q if (q - 0.95).abs() < 1e-9 => self.p95,
-            q if (q - 0.99).abs() < 1e-9 => self.p99,
-            q if (q - 0.999).abs() < 1e-9 => self.p999,
-            _ => None,
+            Quantile::P50 => self.p50,
+            Quantile::P90 => self.p90,
+            Quantile::P95 => self.p95,
+            Quantile::P99 => self.p99,
+            Quantile::P999 => self.p999,
         }
     }
 
-    pub fn set(&mut self, q: f64, v: Option<f64>) {
-        match q {
-            q if (q - 0.5).abs() < 1e-9 => self.p50 = v,
-            q if (q - 0.9).abs() < 1e-9 => self.p90 = v,
-            q if (q - 0.95).abs() < 1e-9 => self.p95 = v,
-            q if (q - 0.99).abs() < 1e-9 => self.p99 = v,
-            q if (q - 0.999).abs() < 1e-9 => self.p999 = v,
-            _ => {}
-        }
+    pub fn set(&mut self, q: Quantile, v: Option<f64>) {
+        *match q {
+            Quantile::P50 => &mut self.p50,
+            Quantile::P90 => &mut self.p90,
+            Quantile::P95 => &mut self.p95,
+            Quantile::P99 => &mut self.p99,
+            Quantile::P999 => &mut self.p999,
+        } = v;
     }
 }
 
@@ -80,7 +77,7 @@ impl Observation {
         let mut o = self.clone();
         o.sampled_at = self.sampled_at.filter(|x| x.is_finite());
         o.request_rate = clean(o.request_rate);
-        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+        for q in Quantile::ALL {
             o.latency.set(q, clean(self.latency.get(q)));
         }
         o.error_rate = clean(o.error_rate).filter(|x| *x <= 1.0);

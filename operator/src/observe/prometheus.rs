@@ -270,8 +270,8 @@ fn assign(
 fn finish(reading: &mut Reading, values: &HashMap<Signal, f64>) {
     let o = &mut reading.observation;
     for (signal, v) in values {
-        if let Signal::Latency(m) = signal {
-            o.latency.set(f64::from(*m) / 1000.0, clean(Some(*v)));
+        if let Signal::Latency(q) = signal {
+            o.latency.set(*q, clean(Some(*v)));
         }
     }
     o.request_rate = clean(values.get(&Signal::Requests).copied());

@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use governor_crds::promql::{escape_label_value, escape_regex_literal};
-use governor_crds::{HistogramKind, IndicatorSource, ServiceLevelObjectiveSpec as Spec};
+use governor_crds::{HistogramKind, IndicatorSource, Quantile, ServiceLevelObjectiveSpec as Spec};
 use serde::Serialize;
 
 /// What one query measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Signal {
-    /// A latency quantile, in thousandths (500, 900, 950, 990, 999).
-    Latency(u16),
+    /// A latency quantile.
+    Latency(Quantile),
     Requests,
     Errors,
     CacheHits,
@@ -29,14 +29,7 @@ pub enum Signal {
 impl Signal {
     pub fn name(&self) -> String {
         match self {
-            Signal::Latency(m) => format!(
-                "latency_p{}",
-                if *m == 999 {
-                    "999".into()
-                } else {
-                    (m / 10).to_string()
-                }
-            ),
+            Signal::Latency(q) => format!("latency_{q}"),
             other => format!("{other:?}"),
         }
     }
@@ -62,12 +55,11 @@ pub struct QueryPlan {
 }
 
 /// Quantiles always read for status, plus any the objectives name.
-fn quantiles(spec: &Spec) -> Vec<u16> {
-    let mut q = vec![500, 900, 990];
-    for (quantile, _, _) in spec.objectives.latency.targets() {
-        let m = (quantile * 1000.0).round() as u16;
-        if !q.contains(&m) {
-            q.push(m);
+fn quantiles(spec: &Spec) -> Vec<Quantile> {
+    let mut q = vec![Quantile::P50, Quantile::P90, Quantile::P99];
+    for (quantile, _) in spec.objectives.latency.targets() {
+        if !q.contains(&quantile) {
+            q.push(quantile);
         }
     }
     q.sort_unstable();
@@ -105,8 +97,8 @@ fn selector(matchers: &[(String, Vec<String>)], extra: &str) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-fn quantile_text(m: u16) -> String {
-    format!("{}", f64::from(m) / 1000.0)
+fn quantile_text(q: Quantile) -> String {
+    format!("{}", q.value())
 }
 
 impl QueryPlan {
@@ -420,9 +412,9 @@ mod tests {
         assert_eq!(
             signals,
             vec![
-                Signal::Latency(500),
-                Signal::Latency(900),
-                Signal::Latency(990),
+                Signal::Latency(Quantile::P50),
+                Signal::Latency(Quantile::P90),
+                Signal::Latency(Quantile::P99),
                 Signal::Requests,
                 Signal::SampleTime
             ]

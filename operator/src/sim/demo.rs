@@ -68,7 +68,7 @@ fn objectives(spec: &Spec) -> Vec<(f64, Option<f64>)> {
         .latency
         .targets()
         .into_iter()
-        .map(|(q, _, t)| (1.0 - q, Some(t.as_secs_f64())))
+        .map(|(q, t)| (q.allowed_share(), Some(t.as_secs_f64())))
         .collect();
     if let Some(e) = spec
         .objectives

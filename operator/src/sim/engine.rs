@@ -727,8 +727,8 @@ impl Simulation {
         }
         let window = complete.max(1) as f64;
         let mut latency = Percentiles::default();
-        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
-            latency.set(q, histogram_quantile(q, &BUCKETS, &buckets));
+        for q in governor_crds::Quantile::ALL {
+            latency.set(q, histogram_quantile(q.value(), &BUCKETS, &buckets));
         }
         let live: Vec<&Replica> = self.replicas.iter().filter(|r| !r.removed).collect();
         let ready = self.ready_replicas();

@@ -254,7 +254,8 @@ impl Oracle {
             let mut n = max;
             for candidate in min..=max {
                 let per = peak / f64::from(candidate);
-                let ok = targets.iter().all(|(q, _, t)| {
+                let ok = targets.iter().all(|(q, t)| {
+                    let q = &q.value();
                     let base =
                         samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
                     base + scale * mmc_wait_quantile(m.workers, per, 1.0 / mean, *q)
