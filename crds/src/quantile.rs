@@ -85,7 +85,11 @@ mod tests {
             assert_eq!(q.name().parse::<Quantile>(), Ok(q));
             assert!(q.value() > 0.0 && q.value() < 1.0);
         }
-        assert!(Quantile::ALL.windows(2).all(|w| w[0].value() < w[1].value()));
+        assert!(
+            Quantile::ALL
+                .windows(2)
+                .all(|w| w[0].value() < w[1].value())
+        );
         assert!("p98".parse::<Quantile>().is_err());
     }
 }

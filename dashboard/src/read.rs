@@ -210,17 +210,17 @@ impl SloView {
                     || target.is_some()
                     || seen.is_some()
             })
-        .map(|(quantile, target, seen)| {
-            let target = target.map(|t| t.as_secs_f64());
-            let observed = seen.map(|t| t.as_secs_f64());
-            LatencyView {
-                quantile,
-                target,
-                observed,
-                standing: Standing::of(observed, target),
-            }
-        })
-        .collect();
+            .map(|(quantile, target, seen)| {
+                let target = target.map(|t| t.as_secs_f64());
+                let observed = seen.map(|t| t.as_secs_f64());
+                LatencyView {
+                    quantile,
+                    target,
+                    observed,
+                    standing: Standing::of(observed, target),
+                }
+            })
+            .collect();
         let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
         let error_rate_target = spec
             .objectives

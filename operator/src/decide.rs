@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use governor_crds::{Mode, ObjectiveState, ServiceLevelObjectiveSpec as Spec};
 
-use crate::estimate::{Estimate, QUANTILES};
+use crate::estimate::Estimate;
 use crate::observe::Observation;
 
 /// Plan latency with this share of each target, so noise does not breach it.
@@ -115,10 +115,7 @@ pub fn decide(
         .sampled_at
         .is_some_and(|t| now - t <= 2.0 * interval + 30.0 && t <= now + 1.0);
     let missing = obs.request_rate.is_none()
-        || (!targets.is_empty()
-            && targets
-                .iter()
-                .all(|(q, _, _)| obs.latency.get(*q).is_none()));
+        || (!targets.is_empty() && targets.iter().all(|(q, _)| obs.latency.get(*q).is_none()));
 
     // Pool size first: the budget is a hard limit whatever the data says.
     if !fresh || missing {
@@ -186,7 +183,8 @@ pub fn decide(
     let mut pressure: f64 = 0.0;
     let mut worst_latency: Option<(&str, f64, f64)> = None;
     let mut worst_error: Option<(f64, f64)> = None;
-    for (q, name, target) in &targets {
+    for (q, target) in &targets {
+        let name = q.name();
         if let Some(v) = obs.latency.get(*q) {
             let p = v / target.as_secs_f64().max(1e-9);
             if p > pressure {
@@ -236,7 +234,7 @@ pub fn decide(
     let waiting = obs.pool_wait.unwrap_or(0.0);
     let bottleneck = saturated && at_budget && pressure > 1.0 && {
         // The wait for a connection explains a real share of the breach.
-        let target = targets.first().map_or(0.1, |t| t.2.as_secs_f64());
+        let target = targets.first().map_or(0.1, |t| t.1.as_secs_f64());
         waiting > 0.1 * target || obs.pool_pending.unwrap_or(0.0) >= 1.0
     };
     if bottleneck {
@@ -252,15 +250,11 @@ pub fn decide(
 
     // Replicas: the fewest that meet every latency objective with margin at the
     // forecast load, by the model.
-    let qindex = |q: f64| {
-        QUANTILES
-            .iter()
-            .position(|x| (x - q).abs() < 1e-9)
-            .unwrap_or(0)
-    };
     // A latency floor over target (slow even without queueing) is not fixed by replicas.
-    let floor_over = targets.iter().any(|(q, _, t)| {
-        next.model.base[qindex(*q)].is_some_and(|b| b > t.as_secs_f64() * LATENCY_MARGIN)
+    let floor_over = targets.iter().any(|(q, t)| {
+        next.model
+            .base(*q)
+            .is_some_and(|b| b > t.as_secs_f64() * LATENCY_MARGIN)
     });
     let mut want = max;
     let mut feedback = false;
@@ -273,9 +267,9 @@ pub fn decide(
             if next.model.overload_rate.is_some_and(|o| per >= 0.95 * o) {
                 continue;
             }
-            let meets = targets.iter().all(|(q, _, t)| {
+            let meets = targets.iter().all(|(q, t)| {
                 next.model
-                    .predict(qindex(*q), per)
+                    .predict(*q, per)
                     .is_none_or(|p| p <= t.as_secs_f64() * LATENCY_MARGIN)
             });
             if meets {
@@ -287,12 +281,12 @@ pub fn decide(
     // Feedback: while an objective is breached by queueing, never settle at or
     // below the replicas that are breaching it.
     let queueing_visible =
-        targets.iter().any(
-            |(q, _, _)| match (obs.latency.get(*q), next.model.base[qindex(*q)]) {
+        targets
+            .iter()
+            .any(|(q, _)| match (obs.latency.get(*q), next.model.base(*q)) {
                 (Some(v), Some(b)) => v > b * 1.2 + 0.002,
                 _ => false,
-            },
-        );
+            });
     // Remember the per-replica load that breached by queueing.
     if pressure > 1.0 && queueing_visible && !floor_over && !settling && cur <= ready {
         let per = rate / f64::from(ready);

@@ -10,7 +10,6 @@ use governor_crds::Quantile;
 use crate::observe::Observation;
 use crate::queueing::mmc_wait_quantile;
 
-
 /// Learned state of one service.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {

@@ -155,7 +155,7 @@ async fn p99(prom: &Prometheus, spec: &governor_crds::ServiceLevelObjectiveSpec)
     let q = plan
         .queries
         .iter()
-        .find(|q| q.signal == Signal::Latency(990))?;
+        .find(|q| q.signal == Signal::Latency(governor_crds::Quantile::P99))?;
     let result = prom.query(&q.promql).await.ok()?;
     result
         .iter()

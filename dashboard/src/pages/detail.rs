@@ -1,11 +1,11 @@
 //! The detail page of one SLO (`/slos/{namespace}/{name}`): its figures, history
 //! charts, conditions, decisions and slowest traces; renders `templates/detail.html`.
 
-use governor_crds::Quantile;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use governor_crds::Quantile;
 use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 

@@ -1,11 +1,11 @@
 //! The overview page (`/`): every SLO against its targets, filtered, sorted and
 //! paged; its view model renders `templates/overview.html`.
 
-use governor_crds::Quantile;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
+use governor_crds::Quantile;
 use serde::Deserialize;
 
 use super::{

@@ -219,8 +219,8 @@ pub fn percentiles_of(values: &mut [f64]) -> Percentiles {
     if values.is_empty() {
         return p;
     }
-    for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
-        let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
+    for q in governor_crds::Quantile::ALL {
+        let rank = ((values.len() as f64 * q.value()).ceil() as usize).clamp(1, values.len());
         p.set(q, Some(values[rank - 1]));
     }
     p
