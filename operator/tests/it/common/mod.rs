@@ -1,7 +1,8 @@
-//! Shared by the tests that run `governor sim serve` against real servers.
+//! Shared by the modules of this test binary: `governor sim serve` and its
+//! readings, the gate for the tests that start servers (`gate`), and the
+//! operator's cluster (`operator`).
 
-#![allow(dead_code)]
-
+pub mod gate;
 pub mod operator;
 
 use std::path::Path;

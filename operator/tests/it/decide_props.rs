@@ -7,6 +7,7 @@ use governor::observe::{Observation, Percentiles};
 use governor::sim::scenario::audit_spec;
 use governor_crds::{Mode, ServiceLevelObjectiveSpec as Spec};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn any_value() -> impl Strategy<Value = Option<f64>> {
     prop_oneof![
@@ -172,7 +173,14 @@ fn holds(plan: &Plan) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    // Failures are kept in decide_props.proptest-regressions beside this file.
+    // proptest's default would look for a main.rs above it, find this test
+    // binary's, and use tests/proptest-regressions/decide_props.txt instead.
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn safety_rules_hold(setup in setup(), steps in prop::collection::vec(step(), 1..40)) {

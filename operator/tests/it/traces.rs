@@ -8,11 +8,11 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-mod common;
-
-use common::{start_sim, truth, wait_sim_time};
 use governor::observe::jaeger::JaegerSource;
 use governor_tests::{Jaeger, wait_until};
+
+use crate::common::gate;
+use crate::common::{start_sim, truth, wait_sim_time};
 
 fn now_us() -> i64 {
     SystemTime::now()
@@ -23,6 +23,7 @@ fn now_us() -> i64 {
 
 #[tokio::test]
 async fn jaeger_percentiles_match_ground_truth() {
+    let _slot = gate::heavy().await;
     let jaeger = Jaeger::start().await.unwrap();
     let (_sim, addr) = start_sim(&["--scenario", "audit", "--otlp", &jaeger.otlp_http_url]).await;
 

@@ -12,6 +12,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
+use crate::common::gate;
+
 fn apply_rules(kubeconfig: &std::path::Path, namespace: &str) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
         .args(["rules", "--apply", "--namespace", namespace])
@@ -46,6 +48,7 @@ fn prometheus_rule_crd() -> CustomResourceDefinition {
 
 #[tokio::test]
 async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo() {
+    let _slot = gate::heavy().await;
     let cp = ControlPlane::start().await.unwrap();
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("rules").await.unwrap();

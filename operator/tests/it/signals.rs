@@ -3,12 +3,12 @@
 //! number of queries that does not grow with the SLOs, keep hostile label
 //! values inert, and survive Prometheus going away.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{observe_async, slo, start_sim, truth, wait_for_reading, wait_sim_time};
 use governor_tests::{Prometheus, wait_until};
+
+use crate::common::gate;
+use crate::common::{observe_async, slo, start_sim, truth, wait_for_reading, wait_sim_time};
 
 fn slo_yaml(name: &str, service: &str) -> String {
     format!(
@@ -36,6 +36,7 @@ async fn answered_queries(prom: &Prometheus) -> f64 {
 
 #[tokio::test]
 async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert() {
+    let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
     let prom = Prometheus::start(std::slice::from_ref(&addr))
         .await
@@ -103,6 +104,7 @@ async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert()
 
 #[tokio::test]
 async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
+    let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "diurnal", "--services", "200"]).await;
     let mut prom = Prometheus::start(std::slice::from_ref(&addr))
         .await
@@ -182,6 +184,7 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
 
 #[tokio::test]
 async fn native_histograms_are_read() {
+    let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
     let prom = Prometheus::start_scraping(std::slice::from_ref(&addr), "/metrics/native")
         .await

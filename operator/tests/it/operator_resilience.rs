@@ -8,14 +8,11 @@
 //! clock, then a step to 500 rps on svc-0 (250 on svc-1) that lasts until about
 //! 170 s.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::operator::{deployment, start_operator};
 use governor::observe::queries::{QueryPlan, Signal};
 use governor_crds::ServiceLevelObjective;
 use governor_tests::{Jaeger, Prometheus, wait_until};
@@ -24,6 +21,10 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
+
+use crate::common;
+use crate::common::gate;
+use crate::common::operator::{deployment, start_operator};
 
 const SPEED: f64 = 6.0;
 /// Simulated seconds (from the simulator's start) when the load starts to step up.
@@ -179,6 +180,8 @@ async fn watch_replicas(api: &Api<Deployment>, span: Duration) -> (i32, i32, i32
 
 #[tokio::test]
 async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
+    // Times breach to scale (quoted in the README): no other servers alongside.
+    let _alone = gate::alone().await;
     let common::operator::Cluster {
         cp,
         ns,
@@ -580,6 +583,7 @@ async fn the_operator_holds_through_an_outage_drives_hpas_and_traces_itself() {
 /// log, and as a watch error in its metrics.
 #[tokio::test]
 async fn a_missing_crd_is_reported_not_a_crash() {
+    let _slot = gate::heavy().await;
     let common::operator::Cluster {
         cp: _cp,
         ns,

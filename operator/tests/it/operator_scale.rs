@@ -3,19 +3,20 @@
 //! the operator's resident memory is measured against its own idle baseline in
 //! the same run (printed; a benchmark, not an assertion).
 //!
-//! `cargo test -p governor --test operator_scale -- --nocapture`
-
-mod common;
+//! `cargo test -p governor --test it operator_scale:: -- --nocapture`
 
 use std::time::{Duration, Instant};
 
-use common::operator::{deployment, start_operator};
 use futures::StreamExt;
 use governor_crds::ServiceLevelObjective;
 use governor_tests::{Prometheus, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
+
+use crate::common;
+use crate::common::gate;
+use crate::common::operator::{deployment, start_operator};
 
 const SLOS: usize = 1000;
 const SERVICES: usize = 200;
@@ -36,6 +37,8 @@ fn memory_mib(pid: u32) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_thousand_slos_are_reconciled_and_memory_is_measured() {
+    // A benchmark of time and memory: it had a binary to itself before.
+    let _alone = gate::alone().await;
     let common::operator::Cluster {
         cp,
         ns,

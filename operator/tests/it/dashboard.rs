@@ -2,8 +2,6 @@
 //! scraping the simulator: SLOs come from the API server, history from
 //! Prometheus range queries, cached so viewers do not multiply queries.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,6 +9,9 @@ use governor_crds::ServiceLevelObjective;
 use governor_tests::{ControlPlane, Prometheus, Server, free_port, repo_root, wait_until};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+
+use crate::common;
+use crate::common::gate;
 
 fn example(file: &str, namespace: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(repo_root().join("examples").join(file)).unwrap();
@@ -30,6 +31,7 @@ async fn text(url: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn the_cluster_dashboard_reads_slos_from_the_api_server_and_history_from_prometheus() {
+    let _slot = gate::heavy().await;
     let cp = ControlPlane::start().await.unwrap();
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("dash").await.unwrap();

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use governor_tests::{Chromium, Server, free_port};
 
+use crate::common::gate;
+
 async fn start_demo(speed: &str) -> (Server, String) {
     let port = free_port().unwrap();
     let addr = format!("127.0.0.1:{port}");
@@ -44,6 +46,7 @@ fn artifacts() -> PathBuf {
 
 #[tokio::test]
 async fn the_demo_shows_governor_bringing_p99_back_under_target() {
+    let _slot = gate::heavy().await;
     let (_demo, base) = start_demo("60").await;
     let api = format!("{base}/api/v1/slos/roadtrip/roadtrip-api");
     // The demo watches in DryRun for two simulated minutes (2 s here), then acts.
@@ -94,6 +97,7 @@ async fn the_demo_shows_governor_bringing_p99_back_under_target() {
 
 #[tokio::test]
 async fn chromium_renders_the_overview_and_the_charts_without_console_errors() {
+    let _slot = gate::heavy().await;
     let (_demo, base) = start_demo("30").await;
     let browser = Chromium::new().unwrap();
 

@@ -2,8 +2,6 @@
 //! promtool unit tests prove each tier fires, resolves and stays quiet, and a
 //! real Prometheus pages through a real Alertmanager during a simulated breach.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,6 +11,9 @@ use governor_crds::ServiceLevelObjective;
 use governor_crds::manifest::parse_documents;
 use governor_tests::{Alertmanager, Prometheus, Webhook, repo_root, tools, wait_until};
 use serde_json::json;
+
+use crate::common;
+use crate::common::gate;
 
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
     let out = Command::new(tools::tool("promtool").unwrap())
@@ -311,6 +312,7 @@ const SPEED: f64 = 10.0;
 
 #[tokio::test]
 async fn a_fast_burn_pages_through_alertmanager() {
+    let _slot = gate::heavy().await;
     let webhook = Webhook::start().await.unwrap();
     let am = Alertmanager::start(&webhook.url).await.unwrap();
     // flash-crowd: 100 rps for 10 simulated minutes, then 500 rps on the two

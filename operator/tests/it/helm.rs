@@ -7,6 +7,8 @@ use governor_tests::{ControlPlane, repo_root, tools};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 
+use crate::common::gate;
+
 fn helm(args: &[&str]) -> (bool, String, String) {
     tools::helm(args).unwrap()
 }
@@ -221,6 +223,7 @@ fn resource(v: &serde_json::Value) -> (ApiResource, bool) {
 
 #[tokio::test]
 async fn every_rendered_object_passes_a_server_side_dry_run() {
+    let _slot = gate::heavy().await;
     let cp = ControlPlane::start().await.unwrap();
     // prometheus-operator's CRDs, reduced to what the API server needs.
     for (kind, plural) in [

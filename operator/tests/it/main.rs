@@ -1,0 +1,23 @@
+//! The `governor` package's integration tests, one test binary (`it`): each
+//! module was a binary of its own, and every one of them linked kube, axum and
+//! the rest. Run one module with a filter, e.g.
+//! `cargo test -p governor --test it operator_scale:: -- --nocapture`.
+//!
+//! The tests that start real servers take a slot of `common::gate` first.
+
+mod common;
+
+mod dashboard;
+mod decide_props;
+mod demo;
+mod erlang_c;
+mod helm;
+mod operator;
+mod operator_resilience;
+mod operator_scale;
+mod rules;
+mod rules_cluster;
+mod signals;
+mod simulate;
+mod traces;
+mod validate_cli;
