@@ -462,6 +462,7 @@ pub fn spawn_clock(demo: Arc<Demo>, speed: f64) -> tokio::task::JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::ConnectionBudget;
 
     #[test]
     fn the_audit_breach_is_visible_then_governor_brings_it_back() {
@@ -475,18 +476,12 @@ mod tests {
             let all = demo.services.lock().unwrap();
             for s in all.iter() {
                 let name = s.slo.metadata.name.as_deref().unwrap();
-                let budget = s
-                    .slo
-                    .spec
-                    .connection_pool
-                    .as_ref()
-                    .unwrap()
-                    .database
-                    .budget();
-                let used = i64::from(s.live.sim.replicas()) * i64::from(s.live.sim.pool_size());
+                let budget = ConnectionBudget::of(&s.slo.spec).unwrap();
+                let (replicas, pool) = (s.live.sim.replicas(), s.live.sim.pool_size());
                 assert!(
-                    used <= budget || t <= HANDOVER || s.mode == Mode::DryRun,
-                    "{name} at {t}: {used} connections over its budget {budget}"
+                    budget.fits(replicas, pool) || t <= HANDOVER || s.mode == Mode::DryRun,
+                    "{name} at {t}: {replicas} x {pool} connections over its budget {}",
+                    budget.total()
                 );
             }
             let api = all[0].slo.status.as_ref();

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::actuate::Request;
-use crate::decide::{Actuation, ControllerState, decide};
+use crate::decide::{Actuation, ConnectionBudget, ControllerState, decide};
 use crate::observe::Observation;
 use crate::queueing::mmc_wait_quantile;
 
@@ -243,7 +243,7 @@ impl Oracle {
         let targets = s.spec.objectives.latency.targets();
         let min = s.spec.scaling.min_replicas.max(1) as u32;
         let max = s.spec.scaling.max_replicas.max(1) as u32;
-        let budget = crate::decide::connection_budget(&s.spec).unwrap_or(u32::MAX);
+        let budget = ConnectionBudget::of(&s.spec).unwrap_or(ConnectionBudget::new(u32::MAX));
         let minutes = (s.duration / 60.0).ceil() as usize;
         let mut schedule = Vec::with_capacity(minutes);
         let mut pools = Vec::with_capacity(minutes);
@@ -267,7 +267,7 @@ impl Oracle {
                 }
             }
             schedule.push(n);
-            pools.push((budget / n.max(1)).clamp(1, 50));
+            pools.push(budget.pool_limit(n).min(50));
         }
         Self { schedule, pools }
     }
