@@ -30,10 +30,6 @@ impl Request {
             warm_up: plan.warm_up.is_some(),
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
 }
 
 /// A target Governor can change. Each method is one change; `apply` orders them.
@@ -236,7 +232,7 @@ mod tests {
             dry_run: true,
             ..Plan::default()
         };
-        assert!(Request::from_plan(&plan).is_empty());
+        assert_eq!(Request::from_plan(&plan), Request::default());
         plan.dry_run = false;
         assert_eq!(
             Request::from_plan(&plan),

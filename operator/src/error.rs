@@ -29,8 +29,12 @@ pub enum Error {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error(transparent)]
-    Start(#[from] crate::controller::StartError),
+    #[error("{what}: {}", api_text(.source))]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// Anything else that ends a command, already worded for the user.
@@ -39,6 +43,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `what` failed against the Kubernetes API.
+    pub fn kube(what: impl Into<String>, source: kube::Error) -> Self {
+        Error::Kube {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) | Error::Source(_) => ExitCode::from(2),

@@ -93,7 +93,7 @@ fn current_desired(cd: Option<CurrentDesired>) -> String {
 
 fn decision_text(d: &Decision) -> String {
     let what = match d.knob {
-        Knob::CacheWarmUp => Knob::CacheWarmUp.label().to_string(),
+        k @ Knob::CacheWarmUp => k.label().to_string(),
         k => format!("{} {} → {}", k.label(), d.from, d.to),
     };
     if d.dry_run {

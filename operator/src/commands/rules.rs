@@ -225,19 +225,14 @@ async fn apply(args: Args) -> Result<ExitCode, Error> {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
         None => kube::Api::all(client.clone()),
     };
-    let slos = api.list(&Default::default()).await.map_err(|e| {
-        Error::Failed(format!(
-            "listing ServiceLevelObjectives: {}",
-            crate::error::api_text(&e)
-        ))
-    })?;
-    let slos = slos.items;
-    let prometheus_operator = rules::has_prometheus_rule(&client).await.map_err(|e| {
-        Error::Failed(format!(
-            "discovering monitoring.coreos.com: {}",
-            crate::error::api_text(&e)
-        ))
-    })?;
+    let slos = api
+        .list(&Default::default())
+        .await
+        .map_err(|e| Error::kube("listing ServiceLevelObjectives", e))?
+        .items;
+    let prometheus_operator = rules::has_prometheus_rule(&client)
+        .await
+        .map_err(|e| Error::kube("discovering monitoring.coreos.com", e))?;
     let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
     let generator = Generator::new(&args, &refs).await?;
     let mut failed = false;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use governor_crds::{ServiceLevelObjective, ServiceLevelObjectiveStatus as Status};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
@@ -95,14 +97,6 @@ impl Memories {
             .map(|m| (m.namespace, m.name))
             .collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.0.lock().map_or(0, |m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What every pass shares.
@@ -124,6 +118,11 @@ impl Context {
     /// Seconds since the Unix epoch, by the injected clock.
     pub fn unix_now(&self) -> f64 {
         unix(self.clock.wall())
+    }
+
+    /// Now, as a Kubernetes timestamp, by the injected clock.
+    pub fn time(&self) -> Time {
+        Time(Timestamp::try_from(self.clock.wall()).unwrap_or_default())
     }
 
     /// How long until `slo` is due, when it is not: at most one decision per

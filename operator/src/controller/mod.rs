@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use governor_crds::ServiceLevelObjective;
 use governor_crds::conditions::{FALSE, event, kind};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::Instrument;
@@ -33,7 +32,7 @@ pub use context::{Clock, Context, SystemClock};
 pub use error::Error;
 pub use leader::Leader;
 pub use metrics::Metrics;
-pub use run::{Settings, StartError, run, shutdown_signal};
+pub use run::{Settings, run, shutdown_signal};
 
 /// Field manager of every write.
 pub const MANAGER: &str = "governor";
@@ -295,12 +294,4 @@ fn error_policy(slo: Arc<ServiceLevelObjective>, error: &Error, ctx: Arc<Context
         .inc();
     tracing::warn!(slo = %slo.name_any(), namespace = ?slo.namespace(), category, "{error}");
     Action::requeue(error.requeue())
-}
-
-impl Context {
-    /// Now, as a Kubernetes timestamp.
-    pub fn time(&self) -> Time {
-        let wall = self.clock.wall();
-        Time(k8s_openapi::jiff::Timestamp::try_from(wall).unwrap_or_default())
-    }
 }

@@ -3,12 +3,13 @@
 //! so a breach seen by a cycle is acted on without waiting for a requeue.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor_crds::ServiceLevelObjective;
 use kube::runtime::reflector::Store;
 
 use super::Context;
+use super::context::Memory;
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, Reading};
 use crate::observe::queries::Signal;
@@ -41,10 +42,12 @@ pub fn spawn(
             ctx.metrics.queries.inc_by(cycle.queries as u64);
             ctx.metrics.query_failures.inc_by(cycle.failed as u64);
             number += 1;
+            let now = ctx.clock.now();
             for (slo, reading) in refs.iter().zip(cycle.readings) {
-                let reading = after_gap(&ctx, slo, reading, source.window.0);
-                ctx.memories
-                    .with(slo, |m| m.reading = Some((number, reading)));
+                ctx.memories.with(slo, |m| {
+                    let reading = after_gap(m, reading, now, source.window.0);
+                    m.reading = Some((number, reading));
+                });
             }
             let _ = decide.unbounded_send(());
         }
@@ -53,35 +56,27 @@ pub fn spawn(
 
 /// Rates over a window that spans a gap in the data (Prometheus down, scrapes
 /// failing) read low: after a gap, the request rate is trusted again only once
-/// a whole window has passed.
-fn after_gap(
-    ctx: &Context,
-    slo: &ServiceLevelObjective,
-    mut reading: Reading,
-    window: Duration,
-) -> Reading {
-    let now = ctx.clock.now();
-    let since = ctx.memories.with(slo, |m| {
-        if reading.observation.request_rate.is_none() {
-            m.gap_since = Some(now);
-            return None;
-        }
-        let since = m.gap_since.map(|t| now.saturating_duration_since(t));
-        if since.is_some_and(|s| s >= window) {
-            m.gap_since = None;
-        }
-        since.filter(|s| *s < window)
-    });
-    if let Some(since) = since {
-        reading.observation.request_rate = None;
-        reading.missing.insert(
-            Signal::Requests.name(),
-            format!(
-                "data returned {:.0} s ago; rates over the {} window do not cover the gap yet",
-                since.as_secs_f64(),
-                governor_crds::Duration::from_secs(window.as_secs())
-            ),
-        );
+/// a whole window has passed. `m.gap_since` is when the rate was last missing.
+fn after_gap(m: &mut Memory, mut reading: Reading, now: Instant, window: Duration) -> Reading {
+    if reading.observation.request_rate.is_none() {
+        m.gap_since = Some(now);
+        return reading;
     }
+    let Some(since) = m.gap_since.map(|t| now.saturating_duration_since(t)) else {
+        return reading;
+    };
+    if since >= window {
+        m.gap_since = None;
+        return reading;
+    }
+    reading.observation.request_rate = None;
+    reading.missing.insert(
+        Signal::Requests.name(),
+        format!(
+            "data returned {:.0} s ago; rates over the {} window do not cover the gap yet",
+            since.as_secs_f64(),
+            governor_crds::Duration::from_secs(window.as_secs())
+        ),
+    );
     reading
 }

@@ -17,6 +17,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::context::{Memories, SystemClock};
 use super::{Context, Leader, Metrics, error_policy, metrics, observer, reconcile};
+use crate::error::Error;
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::PrometheusSource;
 
@@ -34,19 +35,6 @@ pub struct Settings {
     pub concurrency: u16,
     /// Dashboard base URL, linked from generated alerts.
     pub dashboard_url: Option<String>,
-}
-
-/// Why the operator could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("discovering monitoring.coreos.com: {0}")]
-    Discovery(#[source] kube::Error),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Watches every HorizontalPodAutoscaler into a store (driveHpa looks there).
@@ -79,10 +67,10 @@ async fn hpa_store(client: &Client) -> Store<HorizontalPodAutoscaler> {
 }
 
 /// Serves /metrics, /healthz and /readyz.
-async fn serve_metrics(ctx: Arc<Context>, addr: std::net::SocketAddr) -> Result<(), StartError> {
+async fn serve_metrics(ctx: Arc<Context>, addr: std::net::SocketAddr) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Listen { addr, source })?;
+        .map_err(|source| Error::Listen { addr, source })?;
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -127,7 +115,7 @@ fn by_target(
 }
 
 /// Runs until Ctrl-C or SIGTERM; releases the lease on the way out.
-pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
+pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
     let leader = Leader::new(
         client.clone(),
         &settings.lease_namespace,
@@ -141,7 +129,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
     };
     let prometheus_operator = crate::rules::has_prometheus_rule(&client)
         .await
-        .map_err(StartError::Discovery)?;
+        .map_err(|e| Error::kube("discovering monitoring.coreos.com", e))?;
     let ctx = Arc::new(Context {
         client: client.clone(),
         leader: leader.clone(),

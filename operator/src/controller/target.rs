@@ -23,10 +23,6 @@ pub const SLO_LABEL: &str = "governor.dev/slo";
 /// Pod-template annotation carrying the pool size, when `rollPods` is set.
 pub const POOL_ANNOTATION: &str = "governor.dev/pool-size";
 
-fn api_error(what: &str, e: kube::Error) -> Error {
-    Error::api(what, e)
-}
-
 /// The workload an SLO tunes.
 pub struct Target {
     api: Api<DynamicObject>,
@@ -151,8 +147,8 @@ impl Target {
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 Err(Error::TargetMissing(self.describe.clone()))
             }
-            Err(e) => Err(api_error(
-                &format!("reading the scale of {}", self.describe),
+            Err(e) => Err(Error::api(
+                format!("reading the scale of {}", self.describe),
                 e,
             )),
         }
@@ -177,8 +173,8 @@ impl Target {
                 .await
                 .map(|_| min)
                 .map_err(|e| {
-                    api_error(
-                        &format!(
+                    Error::api(
+                        format!(
                             "setting minReplicas of HorizontalPodAutoscaler {}/{}",
                             hpa.namespace, hpa.name
                         ),
@@ -194,7 +190,7 @@ impl Target {
             )
             .await
             .map(|_| replicas)
-            .map_err(|e| api_error(&format!("scaling {}", self.describe), e))
+            .map_err(|e| Error::api(format!("scaling {}", self.describe), e))
     }
 
     /// The per-replica pool size in the configured ConfigMap key, when set.
@@ -209,8 +205,8 @@ impl Target {
         };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let cm = api.get_opt(&pool.config_map.name).await.map_err(|e| {
-            api_error(
-                &format!("reading ConfigMap {namespace}/{}", pool.config_map.name),
+            Error::api(
+                format!("reading ConfigMap {namespace}/{}", pool.config_map.name),
                 e,
             )
         })?;
@@ -246,8 +242,8 @@ impl Target {
         )
         .await
         .map_err(|e| {
-            api_error(
-                &format!("writing ConfigMap {namespace}/{}", pool.config_map.name),
+            Error::api(
+                format!("writing ConfigMap {namespace}/{}", pool.config_map.name),
                 e,
             )
         })?;
@@ -263,8 +259,8 @@ impl Target {
                 .patch(&self.name, &params, &Patch::Merge(&patch))
                 .await
                 .map_err(|e| {
-                    api_error(
-                        &format!("annotating the pod template of {}", self.describe),
+                    Error::api(
+                        format!("annotating the pod template of {}", self.describe),
                         e,
                     )
                 })?;
@@ -296,7 +292,7 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
         let existing = api
             .list(&ListParams::default().labels(&format!("{SLO_LABEL}={name}")))
             .await
-            .map_err(|e| api_error("listing warm-up Jobs", e))?;
+            .map_err(|e| Error::api("listing warm-up Jobs", e))?;
         if existing.items.iter().any(job_running) {
             return Ok(());
         }
@@ -320,7 +316,7 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
         };
         api.create(&PostParams::default(), &new)
             .await
-            .map_err(|e| api_error("creating the warm-up Job", e))?;
+            .map_err(|e| Error::api("creating the warm-up Job", e))?;
         return Ok(());
     }
     if let Some(http) = &action.http {
