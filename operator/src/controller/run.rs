@@ -176,25 +176,29 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         .graceful_shutdown_on(shutdown_signal())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
-            // Reconcile errors are counted and logged by error_policy; a
-            // failing watch would otherwise go unseen.
-            if let Err(e @ (ControllerError::QueueError(_) | ControllerError::RunnerError(_))) =
-                &result
-            {
-                watch_ctx
-                    .metrics
-                    .reconcile_errors
-                    .get_or_create(&metrics::Category {
-                        category: "watch".into(),
-                    })
-                    .inc();
-                tracing::warn!(category = "watch", "{}", watch_hint(&e.to_string()));
-            }
+            count_watch_failure(&watch_ctx, &result);
             async {}
         })
         .await;
     leader.release().await;
     Ok(())
+}
+
+/// Reconcile errors are counted and logged by `error_policy`; a failing watch
+/// would otherwise go unseen.
+fn count_watch_failure<T, E: std::fmt::Display>(
+    ctx: &Context,
+    result: &Result<T, ControllerError<E, watcher::Error>>,
+) {
+    if let Err(e @ (ControllerError::QueueError(_) | ControllerError::RunnerError(_))) = result {
+        ctx.metrics
+            .reconcile_errors
+            .get_or_create(&metrics::Category {
+                category: "watch".into(),
+            })
+            .inc();
+        tracing::warn!(category = "watch", "{}", watch_hint(&e.to_string()));
+    }
 }
 
 /// A failed watch, with what usually causes it.
