@@ -80,11 +80,25 @@ impl Estimate {
     /// scale-up; the queueing model is not recalibrated from such a window.
     pub fn update(&mut self, obs: &Observation, ready: u32, now: f64, settling: bool) {
         let Some(rate) = obs.request_rate else { return };
-        // Load trend (Holt), per second.
+        if !self.track_load(rate, now) {
+            return;
+        }
+        let ready = f64::from(ready.max(1));
+        let per_replica = rate / ready;
+        self.update_floor(obs, now);
+        if settling {
+            return;
+        }
+        self.calibrate(obs, per_replica);
+    }
+
+    /// Load trend (Holt), per second, and the ageing of the overload rate.
+    /// False when the reading comes too soon after the last to say anything.
+    fn track_load(&mut self, rate: f64, now: f64) -> bool {
         match (self.level, self.updated_at) {
             // Two readings less than a second apart say nothing about a trend
             // (and dividing by that gap would explode it).
-            (Some(_), Some(at)) if now < at + 1.0 => return,
+            (Some(_), Some(at)) if now < at + 1.0 => return false,
             (Some(level), Some(at)) => {
                 let dt = now - at;
                 let (alpha, beta) = (0.5, 0.3);
@@ -99,10 +113,12 @@ impl Estimate {
             self.overload_rate = Some(o * (1.0 + 0.005 * (now - at).max(0.0) / 60.0));
         }
         self.updated_at = Some(now);
+        true
+    }
 
-        let ready = f64::from(ready.max(1));
-        let per_replica = rate / ready;
-        // Latency floor: the lowest of each quantile over the recent window.
+    /// Latency floor: the lowest of each quantile over the recent window, and
+    /// the service time read from the median's floor.
+    fn update_floor(&mut self, obs: &Observation, now: f64) {
         let mut sample = [None; 5];
         for q in Quantile::ALL {
             sample[q.index()] = obs.latency.get(q);
@@ -129,12 +145,12 @@ impl Estimate {
         if let Some(p50) = self.base(Quantile::P50) {
             self.service_time = Some(p50 * 1.2);
         }
-        if settling {
-            return;
-        }
-        // Calibrate k on the highest observed quantile: when queueing shows, the
-        // largest k whose prediction still reaches what was observed; when it does
-        // not, at least the smallest k that predicts no visible queueing.
+    }
+
+    /// Calibrate k on the highest observed quantile: when queueing shows, the
+    /// largest k whose prediction still reaches what was observed; when it does
+    /// not, at least the smallest k that predicts no visible queueing.
+    fn calibrate(&mut self, obs: &Observation, per_replica: f64) {
         let Some(qi) = Quantile::ALL
             .into_iter()
             .rev()

@@ -92,88 +92,112 @@ fn condition_at(
 
 /// Conditions for a pass. `Ready` is false while actuation is held.
 pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
-    let state = p.plan.objective_state.unwrap_or_default();
-    let mut out = vec![
-        match &p.plan.hold {
-            Some(why) => condition(
-                prev,
-                kind::METRICS_AVAILABLE,
-                false,
-                reason::METRICS_UNAVAILABLE,
-                why.clone(),
-                p,
-            ),
-            None => condition(
-                prev,
-                kind::METRICS_AVAILABLE,
-                true,
-                reason::METRICS_READ,
-                "signals read for this pass".into(),
-                p,
-            ),
-        },
-        match state {
-            ObjectiveState::Met => condition(
-                prev,
-                kind::OBJECTIVE_MET,
-                true,
-                reason::MET,
-                "every objective is met with margin".into(),
-                p,
-            ),
-            ObjectiveState::AtRisk => condition(
-                prev,
-                kind::OBJECTIVE_MET,
-                true,
-                reason::AT_RISK,
-                "met, but within 10 % of a target".into(),
-                p,
-            ),
-            ObjectiveState::Breached => condition(
-                prev,
-                kind::OBJECTIVE_MET,
-                false,
-                reason::BREACHED,
-                "at least one objective is not met".into(),
-                p,
-            ),
-            ObjectiveState::Unknown => condition(
-                prev,
-                kind::OBJECTIVE_MET,
-                false,
-                reason::UNKNOWN,
-                "no usable data".into(),
-                p,
-            ),
-        },
-        match &p.plan.bottleneck {
-            Some(b) => condition(
-                prev,
-                kind::BOTTLENECK,
-                true,
-                reason::DOWNSTREAM_SATURATED,
-                b.clone(),
-                p,
-            ),
-            None => condition(
-                prev,
-                kind::BOTTLENECK,
-                false,
-                reason::NONE,
-                "no downstream bottleneck found".into(),
-                p,
-            ),
-        },
-    ];
-    out.push(condition(
+    vec![
+        metrics_available(prev, p),
+        objective_met(prev, p),
+        bottleneck(prev, p),
+        target_found(prev, p),
+        ready(prev, p),
+    ]
+}
+
+/// `MetricsAvailable`: false while the pass holds for want of signals.
+fn metrics_available(prev: &[Condition], p: &Pass) -> Condition {
+    match &p.plan.hold {
+        Some(why) => condition(
+            prev,
+            kind::METRICS_AVAILABLE,
+            false,
+            reason::METRICS_UNAVAILABLE,
+            why.clone(),
+            p,
+        ),
+        None => condition(
+            prev,
+            kind::METRICS_AVAILABLE,
+            true,
+            reason::METRICS_READ,
+            "signals read for this pass".into(),
+            p,
+        ),
+    }
+}
+
+/// `ObjectiveMet`: the state of the objectives (met, at risk, breached, unknown).
+fn objective_met(prev: &[Condition], p: &Pass) -> Condition {
+    match p.plan.objective_state.unwrap_or_default() {
+        ObjectiveState::Met => condition(
+            prev,
+            kind::OBJECTIVE_MET,
+            true,
+            reason::MET,
+            "every objective is met with margin".into(),
+            p,
+        ),
+        ObjectiveState::AtRisk => condition(
+            prev,
+            kind::OBJECTIVE_MET,
+            true,
+            reason::AT_RISK,
+            "met, but within 10 % of a target".into(),
+            p,
+        ),
+        ObjectiveState::Breached => condition(
+            prev,
+            kind::OBJECTIVE_MET,
+            false,
+            reason::BREACHED,
+            "at least one objective is not met".into(),
+            p,
+        ),
+        ObjectiveState::Unknown => condition(
+            prev,
+            kind::OBJECTIVE_MET,
+            false,
+            reason::UNKNOWN,
+            "no usable data".into(),
+            p,
+        ),
+    }
+}
+
+/// `Bottleneck`: true when a saturated downstream was found.
+fn bottleneck(prev: &[Condition], p: &Pass) -> Condition {
+    match &p.plan.bottleneck {
+        Some(b) => condition(
+            prev,
+            kind::BOTTLENECK,
+            true,
+            reason::DOWNSTREAM_SATURATED,
+            b.clone(),
+            p,
+        ),
+        None => condition(
+            prev,
+            kind::BOTTLENECK,
+            false,
+            reason::NONE,
+            "no downstream bottleneck found".into(),
+            p,
+        ),
+    }
+}
+
+/// `TargetFound`: always true, with the target's own reason and message.
+fn target_found(prev: &[Condition], p: &Pass) -> Condition {
+    condition(
         prev,
         kind::TARGET_FOUND,
         true,
         p.target.reason,
         p.target.message.clone(),
         p,
-    ));
-    out.push(match &p.plan.hold {
+    )
+}
+
+/// `Ready`: false while actuation is held.
+fn ready(prev: &[Condition], p: &Pass) -> Condition {
+    match &p.plan.hold {
         Some(why) => condition(prev, kind::READY, false, reason::HOLDING, why.clone(), p),
         None => condition(
             prev,
@@ -183,8 +207,7 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
             "observed, decided and applied".into(),
             p,
         ),
-    });
-    out
+    }
 }
 
 /// The decisions of a pass, as log entries.

@@ -1,0 +1,205 @@
+//! Putting an SLO's rules on a cluster: the PrometheusRule and ConfigMap objects
+//! that hold them, and their server-side apply (or removal).
+
+use governor_crds::ServiceLevelObjective;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+
+use super::{RuleFile, RuleGroup, to_yaml};
+
+/// A PrometheusRule (prometheus-operator) holding the group, owned by the SLO.
+pub fn prometheus_rule(slo: &ServiceLevelObjective, group: &RuleGroup) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": object_meta(slo),
+        "spec": { "groups": [group] },
+    })
+}
+
+/// A ConfigMap holding the group as a Prometheus rule file, owned by the SLO.
+pub fn config_map(
+    slo: &ServiceLevelObjective,
+    group: &RuleGroup,
+) -> Result<serde_json::Value, String> {
+    let name = slo.metadata.name.clone().unwrap_or_default();
+    let text = to_yaml(&RuleFile {
+        groups: vec![group.clone()],
+    })?;
+    Ok(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(slo),
+        "data": { format!("{name}.rules.yaml"): text },
+    }))
+}
+
+/// Name `<slo>-slo-rules`, the SLO's namespace, managed-by label, and an owner
+/// reference to the SLO when it has a uid (so deleting the SLO deletes them).
+fn object_meta(slo: &ServiceLevelObjective) -> serde_json::Value {
+    let name = slo.metadata.name.clone().unwrap_or_default();
+    let mut meta = serde_json::json!({
+        "name": format!("{name}-slo-rules"),
+        "namespace": slo.metadata.namespace,
+        "labels": {
+            "app.kubernetes.io/managed-by": "governor",
+            "governor.dev/slo": name,
+        },
+    });
+    if let Some(uid) = &slo.metadata.uid {
+        meta["ownerReferences"] = serde_json::json!([{
+            "apiVersion": "governor.dev/v1alpha1",
+            "kind": "ServiceLevelObjective",
+            "name": name,
+            "uid": uid,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        }]);
+    }
+    meta
+}
+
+/// Why an SLO's rules could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the SLO has no {0}")]
+    Incomplete(&'static str),
+    #[error("{what} {object}: {}", crate::error::api_text(.source))]
+    Api {
+        what: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Yaml(String),
+}
+
+/// Where an SLO's rules went when applied to a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    PrometheusRule(String),
+    ConfigMap(String),
+    /// Alerting is off or no objective can be alerted on; stale rules were removed.
+    Nothing,
+}
+
+/// Whether the cluster serves prometheus-operator's PrometheusRule.
+pub async fn has_prometheus_rule(client: &kube::Client) -> Result<bool, kube::Error> {
+    match client
+        .list_api_group_resources("monitoring.coreos.com/v1")
+        .await
+    {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == "prometheusrules")),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn prometheus_rule_resource() -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
+        "prometheusrules",
+    )
+}
+
+/// A failed API call on `object` ("namespace/name").
+fn api_error(what: &'static str, object: &str, source: kube::Error) -> ApplyError {
+    ApplyError::Api {
+        what,
+        object: object.to_string(),
+        source,
+    }
+}
+
+/// Applies one SLO's rules (server-side apply, field manager `governor`): a
+/// PrometheusRule when the cluster has the CRD, otherwise a ConfigMap; both
+/// owned by the SLO, and the other kind removed if Governor left one earlier.
+pub async fn apply(
+    client: &kube::Client,
+    slo: &ServiceLevelObjective,
+    group: Option<&RuleGroup>,
+    prometheus_operator: bool,
+) -> Result<Applied, ApplyError> {
+    let namespace = slo
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(ApplyError::Incomplete("namespace"))?;
+    let name = format!(
+        "{}-slo-rules",
+        slo.metadata
+            .name
+            .clone()
+            .ok_or(ApplyError::Incomplete("name"))?
+    );
+    let object = format!("{namespace}/{name}");
+    let params = PatchParams::apply("governor").force();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let rules_api: Option<Api<DynamicObject>> = prometheus_operator
+        .then(|| Api::namespaced_with(client.clone(), &namespace, &prometheus_rule_resource()));
+    let Some(group) = group else {
+        remove_config_map(&config_maps, &name, &object).await?;
+        if let Some(api) = &rules_api {
+            remove_prometheus_rule(api, &name, &object).await?;
+        }
+        return Ok(Applied::Nothing);
+    };
+    match rules_api {
+        Some(api) => {
+            let rule = prometheus_rule(slo, group);
+            api.patch(&name, &params, &Patch::Apply(&rule))
+                .await
+                .map_err(|e| api_error("applying PrometheusRule", &object, e))?;
+            remove_config_map(&config_maps, &name, &object).await?;
+            Ok(Applied::PrometheusRule(name.clone()))
+        }
+        None => {
+            let map = config_map(slo, group).map_err(ApplyError::Yaml)?;
+            config_maps
+                .patch(&name, &params, &Patch::Apply(&map))
+                .await
+                .map_err(|e| api_error("applying ConfigMap", &object, e))?;
+            Ok(Applied::ConfigMap(name.clone()))
+        }
+    }
+}
+
+/// Deletes the ConfigMap `name`, only if Governor created it.
+async fn remove_config_map(
+    config_maps: &Api<ConfigMap>,
+    name: &str,
+    object: &str,
+) -> Result<(), ApplyError> {
+    match config_maps.get_opt(name).await {
+        Ok(Some(cm))
+            if cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+                .is_some_and(|v| v == "governor") =>
+        {
+            config_maps
+                .delete(name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("deleting ConfigMap", object, e))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(api_error("reading ConfigMap", object, e)),
+    }
+}
+
+/// Deletes the PrometheusRule `name`; one already gone is fine.
+async fn remove_prometheus_rule(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &str,
+) -> Result<(), ApplyError> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(api_error("deleting PrometheusRule", object, e)),
+    }
+}
