@@ -420,4 +420,97 @@ mod tests {
             ]
         );
     }
+
+    /// The full text of every query for SLOs that use every signal, a native
+    /// histogram, an extra quantile, route labels and raw queries.
+    #[test]
+    fn every_signal_renders_the_pinned_text() {
+        let full = spec("api", None);
+        let mut native = spec("stories", Some("/api/stories"));
+        native.indicators.prometheus.latency.histogram = HistogramKind::Native;
+        native.objectives.latency.p95 = native.objectives.latency.p50.clone();
+        let mut raw = spec("bookings", Some("/api/bookings"));
+        raw.indicators.prometheus.latency.query = Some("sum by (le) (rate(lat_bucket[1m]))".into());
+        raw.indicators.prometheus.requests.query = Some("sum(rate(req_total[1m]))".into());
+        raw.indicators.prometheus.pool_wait_time.query = Some("max(pool_wait)".into());
+        let specs = [full, native, raw];
+        let plan = QueryPlan::build(&specs.iter().collect::<Vec<_>>(), "2m");
+        let text: String = plan
+            .queries
+            .iter()
+            .map(|q| {
+                format!(
+                    "{} by={:?} members={:?} service_label={}\n{}\n",
+                    q.signal.name(),
+                    q.by,
+                    q.members,
+                    q.service_label,
+                    q.promql
+                )
+            })
+            .collect();
+        assert_eq!(text, PINNED, "\n{text}");
+    }
+
+    const PINNED: &str = r#"latency_p50 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.5, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p50 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.5, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p90 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.9, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p90 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.9, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p95 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.95, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p99 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.99, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p99 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.99, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+Requests by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(http_server_request_duration_seconds_count{service="api"}[2m]))
+Requests by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service="stories", http_route="/api/stories"}[2m]))
+Errors by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(http_server_request_duration_seconds_count{service="api", http_response_status_code=~"5.."}[2m])) or (0 * sum by (service) (rate(http_server_request_duration_seconds_count{service="api"}[2m])))
+Errors by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories", http_response_status_code=~"5.."}[2m])) or (0 * sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m])))
+CacheHits by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(cache_hits_total{service="api"}[2m]))
+CacheHits by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(cache_hits_total{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m]))
+CacheMisses by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(cache_misses_total{service="api"}[2m]))
+CacheMisses by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(cache_misses_total{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m]))
+PoolInUse by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_usage{service="api", state="used"})
+PoolInUse by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_usage{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories", state="used"})
+PoolMax by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_max{service="api"})
+PoolMax by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_max{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"})
+PoolPending by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_pending_requests{service="api"})
+PoolPending by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_pending_requests{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"})
+PoolWait by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(db_client_connections_wait_time_seconds_sum{service="api"}[2m])) / sum by (service) (rate(db_client_connections_wait_time_seconds_count{service="api"}[2m]))
+PoolWait by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+sum by (service, http_route) (rate(db_client_connections_wait_time_seconds_sum{service="stories", http_route="/api/stories"}[2m])) / sum by (service, http_route) (rate(db_client_connections_wait_time_seconds_count{service="stories", http_route="/api/stories"}[2m]))
+SampleTime by=["service"] members=[(0, ["api"])] service_label=service
+max by (service) (timestamp(http_server_request_duration_seconds_count{service="api"}))
+SampleTime by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+max by (service, http_route) (timestamp(http_server_request_duration_seconds_count{service="stories", http_route="/api/stories"}))
+latency_p50 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1m])))
+latency_p90 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.9, sum by (le) (rate(lat_bucket[1m])))
+latency_p99 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.99, sum by (le) (rate(lat_bucket[1m])))
+Requests by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+sum(rate(req_total[1m]))
+PoolWait by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+max(pool_wait)
+"#;
 }
