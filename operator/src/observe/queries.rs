@@ -101,192 +101,242 @@ fn quantile_text(q: Quantile) -> String {
     format!("{}", q.value())
 }
 
+/// One signal an SLO wants: its metric, extra matcher and raw-PromQL override.
+struct Wanted<'a> {
+    signal: Signal,
+    metric: &'a str,
+    extra: String,
+    query: &'a Option<String>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(signal: Signal, metric: &'a str, extra: String, query: &'a Option<String>) -> Self {
+        Self {
+            signal,
+            metric,
+            extra,
+            query,
+        }
+    }
+
+    /// A signal named by an optional metric and no extra matcher.
+    fn plain(signal: Signal, s: &'a governor_crds::Signal) -> Self {
+        Self::new(
+            signal,
+            s.metric.as_deref().unwrap_or_default(),
+            String::new(),
+            &s.query,
+        )
+    }
+}
+
+/// The signals one SLO reads, in planning order.
+fn wanted(spec: &Spec) -> Vec<Wanted<'_>> {
+    let prom = &spec.indicators.prometheus;
+    let mut out = Vec::new();
+    if spec.indicators.source == IndicatorSource::Prometheus {
+        let kind = match prom.latency.histogram {
+            HistogramKind::Classic => "classic",
+            HistogramKind::Native => "native",
+        };
+        for m in quantiles(spec) {
+            out.push(Wanted::new(
+                Signal::Latency(m),
+                &prom.latency.metric,
+                kind.to_string(),
+                &prom.latency.query,
+            ));
+        }
+    }
+    out.push(Wanted::plain(Signal::Requests, &prom.requests));
+    if prom.requests.query.is_none() {
+        let metric = prom.requests.metric.as_deref().unwrap_or_default();
+        out.push(Wanted::new(
+            Signal::SampleTime,
+            metric,
+            String::new(),
+            &None,
+        ));
+    }
+    if spec.objectives.error_rate.is_some() || spec.objectives.availability.is_some() {
+        let e = &prom.errors;
+        let extra = format!(
+            "{}=~\"{}\"",
+            e.status_label,
+            escape_label_value(&e.status_regex)
+        );
+        out.push(Wanted::new(Signal::Errors, &e.metric, extra, &e.query));
+    }
+    if spec.cache.is_some() {
+        out.push(Wanted::plain(Signal::CacheHits, &prom.cache_hits));
+        out.push(Wanted::plain(Signal::CacheMisses, &prom.cache_misses));
+    }
+    if spec.connection_pool.is_some() {
+        let in_use = &prom.pool_in_use;
+        out.push(Wanted::new(
+            Signal::PoolInUse,
+            in_use.metric.as_deref().unwrap_or_default(),
+            "state=\"used\"".into(),
+            &in_use.query,
+        ));
+        out.push(Wanted::plain(Signal::PoolMax, &prom.pool_max));
+        out.push(Wanted::plain(Signal::PoolPending, &prom.pool_pending));
+        out.push(Wanted::plain(Signal::PoolWait, &prom.pool_wait_time));
+    }
+    out
+}
+
+/// SLOs grouped by the layout they share, and raw queries that stand alone.
+#[derive(Default)]
+struct Collected {
+    groups: BTreeMap<Layout, Vec<(usize, Vec<String>)>>,
+    raw: Vec<PlannedQuery>,
+}
+
+impl Collected {
+    /// Adds every signal of SLO `id`.
+    fn add_slo(&mut self, id: usize, spec: &Spec) {
+        let prom = &spec.indicators.prometheus;
+        let label_names: Vec<String> = prom.labels.keys().cloned().collect();
+        let key: Vec<String> = std::iter::once(spec.service.clone())
+            .chain(prom.labels.values().cloned())
+            .collect();
+        for w in wanted(spec) {
+            if let Some(q) = w.query {
+                self.raw
+                    .push(raw_query(id, &key, &prom.service_label, w.signal, q));
+                continue;
+            }
+            let layout = Layout {
+                signal: w.signal,
+                metric: w.metric.to_string(),
+                service_label: prom.service_label.clone(),
+                label_names: label_names.clone(),
+                extra: w.extra,
+            };
+            self.groups
+                .entry(layout)
+                .or_default()
+                .push((id, key.clone()));
+        }
+    }
+}
+
+/// A raw-PromQL override, answering one SLO.
+fn raw_query(
+    id: usize,
+    key: &[String],
+    service_label: &str,
+    signal: Signal,
+    q: &str,
+) -> PlannedQuery {
+    let promql = match signal {
+        Signal::Latency(m) => format!("histogram_quantile({}, {q})", quantile_text(m)),
+        _ => q.to_string(),
+    };
+    PlannedQuery {
+        promql,
+        signal,
+        by: Vec::new(),
+        members: vec![(id, key.to_vec())],
+        service_label: service_label.to_string(),
+    }
+}
+
+/// The PromQL for one shared layout, grouped by `by_list`.
+fn render(
+    layout: &Layout,
+    matchers: &[(String, Vec<String>)],
+    by_list: &str,
+    window: &str,
+) -> String {
+    let m = &layout.metric;
+    match layout.signal {
+        Signal::Latency(q) if layout.extra == "native" => {
+            let sel = selector(matchers, "");
+            format!(
+                "histogram_quantile({}, sum by ({by_list}) (rate({m}{sel}[{window}])))",
+                quantile_text(q)
+            )
+        }
+        Signal::Latency(q) => {
+            let sel = selector(matchers, "");
+            format!(
+                "histogram_quantile({}, sum by (le, {by_list}) (rate({m}_bucket{sel}[{window}])))",
+                quantile_text(q)
+            )
+        }
+        Signal::Errors => {
+            // Zero errors only where requests were seen: never a zero from nothing.
+            let failing = selector(matchers, &layout.extra);
+            let all = selector(matchers, "");
+            format!(
+                "sum by ({by_list}) (rate({m}{failing}[{window}])) or (0 * sum by ({by_list}) (rate({m}{all}[{window}])))"
+            )
+        }
+        Signal::PoolInUse => {
+            let sel = selector(matchers, &layout.extra);
+            format!("sum by ({by_list}) ({m}{sel})")
+        }
+        Signal::PoolMax | Signal::PoolPending => {
+            let sel = selector(matchers, "");
+            format!("sum by ({by_list}) ({m}{sel})")
+        }
+        Signal::PoolWait => {
+            let sel = selector(matchers, "");
+            format!(
+                "sum by ({by_list}) (rate({m}_sum{sel}[{window}])) / sum by ({by_list}) (rate({m}_count{sel}[{window}]))"
+            )
+        }
+        Signal::SampleTime => {
+            let sel = selector(matchers, "");
+            format!("max by ({by_list}) (timestamp({m}{sel}))")
+        }
+        Signal::Requests | Signal::CacheHits | Signal::CacheMisses => {
+            let sel = selector(matchers, "");
+            format!("sum by ({by_list}) (rate({m}{sel}[{window}]))")
+        }
+    }
+}
+
+/// The one query that answers every SLO sharing `layout`.
+fn grouped_query(layout: Layout, members: Vec<(usize, Vec<String>)>, window: &str) -> PlannedQuery {
+    let mut by = vec![layout.service_label.clone()];
+    by.extend(layout.label_names.iter().cloned());
+    let matchers: Vec<(String, Vec<String>)> = by
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            (
+                label.clone(),
+                members.iter().map(|(_, k)| k[i].clone()).collect(),
+            )
+        })
+        .collect();
+    let promql = render(&layout, &matchers, &by.join(", "), window);
+    PlannedQuery {
+        promql,
+        signal: layout.signal,
+        by,
+        members,
+        service_label: layout.service_label,
+    }
+}
+
 impl QueryPlan {
-    /// Plans the queries for `slos` over a `window` such as "1m".
+    /// Plans the queries for `slos` over a `window` such as "1m": shared
+    /// layouts first, in layout order, then raw queries in SLO order.
     pub fn build(slos: &[&Spec], window: &str) -> Self {
-        let mut groups: BTreeMap<Layout, Vec<(usize, Vec<String>)>> = BTreeMap::new();
-        let mut raw: Vec<PlannedQuery> = Vec::new();
+        let mut collected = Collected::default();
         for (id, spec) in slos.iter().enumerate() {
-            let prom = &spec.indicators.prometheus;
-            let label_names: Vec<String> = prom.labels.keys().cloned().collect();
-            let key: Vec<String> = std::iter::once(spec.service.clone())
-                .chain(prom.labels.values().cloned())
-                .collect();
-            let mut add = |signal: Signal, metric: &str, extra: String, query: &Option<String>| {
-                if let Some(q) = query {
-                    let promql = match signal {
-                        Signal::Latency(m) => {
-                            format!("histogram_quantile({}, {q})", quantile_text(m))
-                        }
-                        _ => q.clone(),
-                    };
-                    raw.push(PlannedQuery {
-                        promql,
-                        signal,
-                        by: Vec::new(),
-                        members: vec![(id, key.clone())],
-                        service_label: prom.service_label.clone(),
-                    });
-                    return;
-                }
-                let layout = Layout {
-                    signal,
-                    metric: metric.to_string(),
-                    service_label: prom.service_label.clone(),
-                    label_names: label_names.clone(),
-                    extra,
-                };
-                groups.entry(layout).or_default().push((id, key.clone()));
-            };
-            if spec.indicators.source == IndicatorSource::Prometheus {
-                let kind = match prom.latency.histogram {
-                    HistogramKind::Classic => "classic",
-                    HistogramKind::Native => "native",
-                };
-                for m in quantiles(spec) {
-                    add(
-                        Signal::Latency(m),
-                        &prom.latency.metric,
-                        kind.to_string(),
-                        &prom.latency.query,
-                    );
-                }
-            }
-            add(
-                Signal::Requests,
-                prom.requests.metric.as_deref().unwrap_or_default(),
-                String::new(),
-                &prom.requests.query,
-            );
-            if prom.requests.query.is_none() {
-                add(
-                    Signal::SampleTime,
-                    prom.requests.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &None,
-                );
-            }
-            if spec.objectives.error_rate.is_some() || spec.objectives.availability.is_some() {
-                let e = &prom.errors;
-                let extra = format!(
-                    "{}=~\"{}\"",
-                    e.status_label,
-                    escape_label_value(&e.status_regex)
-                );
-                add(Signal::Errors, &e.metric, extra, &e.query);
-            }
-            if spec.cache.is_some() {
-                add(
-                    Signal::CacheHits,
-                    prom.cache_hits.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.cache_hits.query,
-                );
-                add(
-                    Signal::CacheMisses,
-                    prom.cache_misses.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.cache_misses.query,
-                );
-            }
-            if spec.connection_pool.is_some() {
-                add(
-                    Signal::PoolInUse,
-                    prom.pool_in_use.metric.as_deref().unwrap_or_default(),
-                    "state=\"used\"".into(),
-                    &prom.pool_in_use.query,
-                );
-                add(
-                    Signal::PoolMax,
-                    prom.pool_max.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_max.query,
-                );
-                add(
-                    Signal::PoolPending,
-                    prom.pool_pending.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_pending.query,
-                );
-                add(
-                    Signal::PoolWait,
-                    prom.pool_wait_time.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_wait_time.query,
-                );
-            }
+            collected.add_slo(id, spec);
         }
-        let mut queries = Vec::new();
-        for (layout, members) in groups {
-            let mut by = vec![layout.service_label.clone()];
-            by.extend(layout.label_names.iter().cloned());
-            let matchers: Vec<(String, Vec<String>)> = by
-                .iter()
-                .enumerate()
-                .map(|(i, label)| {
-                    (
-                        label.clone(),
-                        members.iter().map(|(_, k)| k[i].clone()).collect(),
-                    )
-                })
-                .collect();
-            let by_list = by.join(", ");
-            let m = &layout.metric;
-            let promql = match layout.signal {
-                Signal::Latency(q) if layout.extra == "native" => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "histogram_quantile({}, sum by ({by_list}) (rate({m}{sel}[{window}])))",
-                        quantile_text(q)
-                    )
-                }
-                Signal::Latency(q) => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "histogram_quantile({}, sum by (le, {by_list}) (rate({m}_bucket{sel}[{window}])))",
-                        quantile_text(q)
-                    )
-                }
-                Signal::Errors => {
-                    // Zero errors only where requests were seen: never a zero from nothing.
-                    let failing = selector(&matchers, &layout.extra);
-                    let all = selector(&matchers, "");
-                    format!(
-                        "sum by ({by_list}) (rate({m}{failing}[{window}])) or (0 * sum by ({by_list}) (rate({m}{all}[{window}])))"
-                    )
-                }
-                Signal::PoolInUse => {
-                    let sel = selector(&matchers, &layout.extra);
-                    format!("sum by ({by_list}) ({m}{sel})")
-                }
-                Signal::PoolMax | Signal::PoolPending => {
-                    let sel = selector(&matchers, "");
-                    format!("sum by ({by_list}) ({m}{sel})")
-                }
-                Signal::PoolWait => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "sum by ({by_list}) (rate({m}_sum{sel}[{window}])) / sum by ({by_list}) (rate({m}_count{sel}[{window}]))"
-                    )
-                }
-                Signal::SampleTime => {
-                    let sel = selector(&matchers, "");
-                    format!("max by ({by_list}) (timestamp({m}{sel}))")
-                }
-                Signal::Requests | Signal::CacheHits | Signal::CacheMisses => {
-                    let sel = selector(&matchers, "");
-                    format!("sum by ({by_list}) (rate({m}{sel}[{window}]))")
-                }
-            };
-            queries.push(PlannedQuery {
-                promql,
-                signal: layout.signal,
-                by,
-                members,
-                service_label: layout.service_label,
-            });
-        }
-        queries.extend(raw);
+        let mut queries: Vec<PlannedQuery> = collected
+            .groups
+            .into_iter()
+            .map(|(layout, members)| grouped_query(layout, members, window))
+            .collect();
+        queries.extend(collected.raw);
         Self { queries }
     }
 }
