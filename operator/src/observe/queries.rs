@@ -478,7 +478,7 @@ mod tests {
         let full = spec("api", None);
         let mut native = spec("stories", Some("/api/stories"));
         native.indicators.prometheus.latency.histogram = HistogramKind::Native;
-        native.objectives.latency.p95 = native.objectives.latency.p50.clone();
+        native.objectives.latency.p95 = native.objectives.latency.p50;
         let mut raw = spec("bookings", Some("/api/bookings"));
         raw.indicators.prometheus.latency.query = Some("sum by (le) (rate(lat_bucket[1m]))".into());
         raw.indicators.prometheus.requests.query = Some("sum(rate(req_total[1m]))".into());
