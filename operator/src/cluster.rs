@@ -16,7 +16,7 @@ use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, Trac
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use prometheus_http_query::response::Data;
+use prometheus_http_query::response::{Data, Sample};
 use tokio::sync::Mutex;
 
 use crate::observe::jaeger::JaegerSource;
@@ -128,31 +128,7 @@ impl ClusterReader {
         let step = range.step();
         let window = format!("{}s", step.max(60.0) as u64);
         let plan = QueryPlan::build(&[spec], &window);
-        let ns = slo.metadata.namespace.clone().unwrap_or_default();
-        let name = slo.metadata.name.clone().unwrap_or_default();
-        let own = |metric: &str| {
-            format!(
-                "{metric}{{namespace=\"{}\", slo=\"{}\"}}",
-                governor_crds::promql::escape_label_value(&ns),
-                governor_crds::promql::escape_label_value(&name)
-            )
-        };
-        // (what, query, the planned query it came from).
-        let mut wanted: Vec<(&str, String, Option<usize>)> = Vec::new();
-        for (i, q) in plan.queries.iter().enumerate() {
-            let what = match q.signal {
-                Signal::Latency(Quantile::P50) => "p50",
-                Signal::Latency(Quantile::P90) => "p90",
-                Signal::Latency(Quantile::P99) => "p99",
-                Signal::Requests => "requests",
-                Signal::Errors => "errors",
-                _ => continue,
-            };
-            wanted.push((what, q.promql.clone(), Some(i)));
-        }
-        wanted.push(("replicas", own(series::REPLICAS), None));
-        wanted.push(("pool", own(series::POOL_SIZE), None));
-        wanted.push(("budget", own(series::BUDGET_REMAINING), None));
+        let wanted = history_queries(&plan, slo);
         let answers = futures::future::join_all(
             wanted
                 .iter()
@@ -176,25 +152,11 @@ impl ClusterReader {
                 }
                 None => true,
             });
-            for sample in picked.map(|s| s.samples()).unwrap_or_default() {
-                let t = sample.timestamp();
-                let v = Some(sample.value()).filter(|v| v.is_finite());
-                let p = points.entry(t.round() as i64).or_insert(HistoryPoint {
-                    t,
-                    ..HistoryPoint::default()
-                });
-                match *what {
-                    "p50" => p.p50 = v,
-                    "p90" => p.p90 = v,
-                    "p99" => p.p99 = v,
-                    "requests" => p.request_rate = v,
-                    // Errors per second until divided below.
-                    "errors" => p.error_rate = v,
-                    "replicas" => p.replicas = v,
-                    "pool" => p.pool_size = v,
-                    _ => p.budget_remaining = v,
-                }
-            }
+            merge_samples(
+                &mut points,
+                what,
+                picked.map(|s| s.samples()).unwrap_or_default(),
+            );
         }
         if failures.len() == wanted.len() {
             return Err(format!(
@@ -203,20 +165,81 @@ impl ClusterReader {
             ));
         }
         let has_errors = wanted.iter().any(|w| w.0 == "errors");
-        Ok(points
-            .into_values()
-            .map(|mut p| {
-                if has_errors {
-                    p.error_rate = match (p.error_rate, p.request_rate) {
-                        (Some(e), Some(r)) if r > 0.0 => Some((e / r).min(1.0)),
-                        // No requests: no error rate, not zero.
-                        _ => None,
-                    };
-                }
-                p
-            })
-            .collect())
+        Ok(with_error_ratios(points, has_errors))
     }
+}
+
+/// The range queries of one SLO's history: (what, query, the planned query it
+/// came from), the planned signals first, then the operator's own series.
+fn history_queries(
+    plan: &QueryPlan,
+    slo: &ServiceLevelObjective,
+) -> Vec<(&'static str, String, Option<usize>)> {
+    let ns = slo.metadata.namespace.clone().unwrap_or_default();
+    let name = slo.metadata.name.clone().unwrap_or_default();
+    let own = |metric: &str| {
+        format!(
+            "{metric}{{namespace=\"{}\", slo=\"{}\"}}",
+            governor_crds::promql::escape_label_value(&ns),
+            governor_crds::promql::escape_label_value(&name)
+        )
+    };
+    let mut wanted: Vec<(&str, String, Option<usize>)> = Vec::new();
+    for (i, q) in plan.queries.iter().enumerate() {
+        let what = match q.signal {
+            Signal::Latency(Quantile::P50) => "p50",
+            Signal::Latency(Quantile::P90) => "p90",
+            Signal::Latency(Quantile::P99) => "p99",
+            Signal::Requests => "requests",
+            Signal::Errors => "errors",
+            _ => continue,
+        };
+        wanted.push((what, q.promql.clone(), Some(i)));
+    }
+    wanted.push(("replicas", own(series::REPLICAS), None));
+    wanted.push(("pool", own(series::POOL_SIZE), None));
+    wanted.push(("budget", own(series::BUDGET_REMAINING), None));
+    wanted
+}
+
+/// Puts one series' samples into the points by timestamp, as field `what`.
+fn merge_samples(points: &mut BTreeMap<i64, HistoryPoint>, what: &str, samples: &[Sample]) {
+    for sample in samples {
+        let t = sample.timestamp();
+        let v = Some(sample.value()).filter(|v| v.is_finite());
+        let p = points.entry(t.round() as i64).or_insert(HistoryPoint {
+            t,
+            ..HistoryPoint::default()
+        });
+        match what {
+            "p50" => p.p50 = v,
+            "p90" => p.p90 = v,
+            "p99" => p.p99 = v,
+            "requests" => p.request_rate = v,
+            // Errors per second until divided below.
+            "errors" => p.error_rate = v,
+            "replicas" => p.replicas = v,
+            "pool" => p.pool_size = v,
+            _ => p.budget_remaining = v,
+        }
+    }
+}
+
+/// The points in time order, errors per second turned into a ratio of requests.
+fn with_error_ratios(points: BTreeMap<i64, HistoryPoint>, has_errors: bool) -> Vec<HistoryPoint> {
+    points
+        .into_values()
+        .map(|mut p| {
+            if has_errors {
+                p.error_rate = match (p.error_rate, p.request_rate) {
+                    (Some(e), Some(r)) if r > 0.0 => Some((e / r).min(1.0)),
+                    // No requests: no error rate, not zero.
+                    _ => None,
+                };
+            }
+            p
+        })
+        .collect()
 }
 
 impl ReadModel for ClusterReader {

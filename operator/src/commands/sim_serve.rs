@@ -57,6 +57,8 @@ pub struct Control {
     warm_up: bool,
 }
 
+/// The simulator's HTTP endpoints: `/control`, `/metrics`, `/metrics/native`,
+/// `/truth` and `/healthz`.
 pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
     let metrics = services.clone();
     let native = services.clone();
@@ -65,32 +67,7 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
         .route(
             "/control",
             axum::routing::post(move |axum::Json(c): axum::Json<Control>| {
-                let result =
-                    control
-                        .lock()
-                        .map_err(|_| "poisoned".to_string())
-                        .and_then(|mut all| {
-                            let s = all
-                                .iter_mut()
-                                .find(|s| s.name == c.service)
-                                .ok_or_else(|| format!("no simulated service {:?}", c.service))?;
-                            let request = crate::actuate::Request {
-                                replicas: c
-                                    .replicas
-                                    .filter(|r| *r != s.sim.replicas())
-                                    .map(|r| r.clamp(1, 1000)),
-                                pool_size: c.pool_size.map(|p| p.clamp(1, 10_000)),
-                                warm_up: c.warm_up,
-                            };
-                            let _ = crate::actuate::apply_now(
-                                &mut crate::sim::engine::SimPort {
-                                    sim: &mut s.sim,
-                                    instant: false,
-                                },
-                                request,
-                            );
-                            Ok(())
-                        });
+                let result = apply_control(&control, &c);
                 async move {
                     match result {
                         Ok(()) => (axum::http::StatusCode::OK, "ok".to_string()),
@@ -135,20 +112,50 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
             "/truth",
             get(
                 move |axum::extract::Query(q): axum::extract::Query<TruthQuery>| {
-                    let window = q
-                        .window
-                        .filter(|w| w.is_finite() && *w > 0.0)
-                        .unwrap_or(60.0)
-                        .min(60.0);
-                    let body = services
-                        .lock()
-                        .map(|s| truth(&s, window))
-                        .unwrap_or_default();
+                    let body = truth_body(&services, &q);
                     async move { axum::Json(body) }
                 },
             ),
         )
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// Applies one `/control` change to the named service, as the operator would.
+fn apply_control(services: &Mutex<Vec<LiveService>>, c: &Control) -> Result<(), String> {
+    let mut all = services.lock().map_err(|_| "poisoned".to_string())?;
+    let s = all
+        .iter_mut()
+        .find(|s| s.name == c.service)
+        .ok_or_else(|| format!("no simulated service {:?}", c.service))?;
+    let request = crate::actuate::Request {
+        replicas: c
+            .replicas
+            .filter(|r| *r != s.sim.replicas())
+            .map(|r| r.clamp(1, 1000)),
+        pool_size: c.pool_size.map(|p| p.clamp(1, 10_000)),
+        warm_up: c.warm_up,
+    };
+    let _ = crate::actuate::apply_now(
+        &mut crate::sim::engine::SimPort {
+            sim: &mut s.sim,
+            instant: false,
+        },
+        request,
+    );
+    Ok(())
+}
+
+/// The `/truth` body: exact quantiles over the asked window (default and at most 60 s).
+fn truth_body(services: &Mutex<Vec<LiveService>>, q: &TruthQuery) -> serde_json::Value {
+    let window = q
+        .window
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .unwrap_or(60.0)
+        .min(60.0);
+    services
+        .lock()
+        .map(|s| truth(&s, window))
+        .unwrap_or_default()
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, Error> {

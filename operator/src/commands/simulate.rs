@@ -144,6 +144,7 @@ pub fn with_ratios(all: &[Figures]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Writes the figures in `format`, with their ratios to the baselines.
 fn write_figures(all: &[Figures], format: Format, out: &mut impl Write) -> std::io::Result<()> {
     let rows = with_ratios(all);
     match format {
@@ -152,82 +153,91 @@ fn write_figures(all: &[Figures], format: Format, out: &mut impl Write) -> std::
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         ),
-        Format::Csv => {
-            let cols = [
-                "scenario",
-                "policy",
-                "seeds",
-                "p50_violation_minutes",
-                "p90_violation_minutes",
-                "p99_violation_minutes",
-                "replica_minutes",
-                "scaling_actions",
-                "peak_db_connections",
-                "db_connection_limit",
-                "error_rate",
-                "cache_hit_rate",
-                "bottleneck_reported",
-                "p99_violation_minutes_vs_hpa_cpu",
-                "replica_minutes_vs_hpa_cpu",
-                "replica_minutes_vs_oracle",
-            ];
-            writeln!(out, "{}", cols.join(","))?;
-            for r in &rows {
-                let cells: Vec<String> = cols
-                    .iter()
-                    .map(|c| match &r[*c] {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => String::new(),
-                        v => v.to_string(),
-                    })
-                    .collect();
-                writeln!(out, "{}", cells.join(","))?;
-            }
-            Ok(())
-        }
-        Format::Table => {
-            writeln!(
-                out,
-                "{:<12} {:<12} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>5} {:>9} {:>9} {:>9}",
-                "scenario",
-                "policy",
-                "p50>",
-                "p90>",
-                "p99>",
-                "repl-min",
-                "actions",
-                "peak-db",
-                "errors",
-                "hit",
-                "btlnk",
-                "p99/hpa",
-                "cost/hpa",
-                "cost/orc"
-            )?;
-            let fmt =
-                |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
-            for (f, r) in all.iter().zip(&rows) {
-                writeln!(
-                    out,
-                    "{:<12} {:<12} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
-                    f.scenario,
-                    f.policy,
-                    f.p50_violation_minutes,
-                    f.p90_violation_minutes,
-                    f.p99_violation_minutes,
-                    f.replica_minutes,
-                    f.scaling_actions,
-                    f.peak_db_connections,
-                    f.db_connection_limit,
-                    f.error_rate * 100.0,
-                    f.cache_hit_rate * 100.0,
-                    if f.bottleneck_reported { "yes" } else { "no" },
-                    fmt(&r["p99_violation_minutes_vs_hpa_cpu"]),
-                    fmt(&r["replica_minutes_vs_hpa_cpu"]),
-                    fmt(&r["replica_minutes_vs_oracle"]),
-                )?;
-            }
-            Ok(())
-        }
+        Format::Csv => write_csv(&rows, out),
+        Format::Table => write_table(all, &rows, out),
     }
+}
+
+/// One CSV line per row, in a fixed column order.
+fn write_csv(rows: &[serde_json::Value], out: &mut impl Write) -> std::io::Result<()> {
+    let cols = [
+        "scenario",
+        "policy",
+        "seeds",
+        "p50_violation_minutes",
+        "p90_violation_minutes",
+        "p99_violation_minutes",
+        "replica_minutes",
+        "scaling_actions",
+        "peak_db_connections",
+        "db_connection_limit",
+        "error_rate",
+        "cache_hit_rate",
+        "bottleneck_reported",
+        "p99_violation_minutes_vs_hpa_cpu",
+        "replica_minutes_vs_hpa_cpu",
+        "replica_minutes_vs_oracle",
+    ];
+    writeln!(out, "{}", cols.join(","))?;
+    for r in rows {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match &r[*c] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                v => v.to_string(),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+/// The aligned table for a terminal.
+fn write_table(
+    all: &[Figures],
+    rows: &[serde_json::Value],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<12} {:<12} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>5} {:>9} {:>9} {:>9}",
+        "scenario",
+        "policy",
+        "p50>",
+        "p90>",
+        "p99>",
+        "repl-min",
+        "actions",
+        "peak-db",
+        "errors",
+        "hit",
+        "btlnk",
+        "p99/hpa",
+        "cost/hpa",
+        "cost/orc"
+    )?;
+    let fmt = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    for (f, r) in all.iter().zip(rows) {
+        writeln!(
+            out,
+            "{:<12} {:<12} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
+            f.scenario,
+            f.policy,
+            f.p50_violation_minutes,
+            f.p90_violation_minutes,
+            f.p99_violation_minutes,
+            f.replica_minutes,
+            f.scaling_actions,
+            f.peak_db_connections,
+            f.db_connection_limit,
+            f.error_rate * 100.0,
+            f.cache_hit_rate * 100.0,
+            if f.bottleneck_reported { "yes" } else { "no" },
+            fmt(&r["p99_violation_minutes_vs_hpa_cpu"]),
+            fmt(&r["replica_minutes_vs_hpa_cpu"]),
+            fmt(&r["replica_minutes_vs_oracle"]),
+        )?;
+    }
+    Ok(())
 }

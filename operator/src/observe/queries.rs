@@ -101,192 +101,242 @@ fn quantile_text(q: Quantile) -> String {
     format!("{}", q.value())
 }
 
+/// One signal an SLO wants: its metric, extra matcher and raw-PromQL override.
+struct Wanted<'a> {
+    signal: Signal,
+    metric: &'a str,
+    extra: String,
+    query: &'a Option<String>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(signal: Signal, metric: &'a str, extra: String, query: &'a Option<String>) -> Self {
+        Self {
+            signal,
+            metric,
+            extra,
+            query,
+        }
+    }
+
+    /// A signal named by an optional metric and no extra matcher.
+    fn plain(signal: Signal, s: &'a governor_crds::Signal) -> Self {
+        Self::new(
+            signal,
+            s.metric.as_deref().unwrap_or_default(),
+            String::new(),
+            &s.query,
+        )
+    }
+}
+
+/// The signals one SLO reads, in planning order.
+fn wanted(spec: &Spec) -> Vec<Wanted<'_>> {
+    let prom = &spec.indicators.prometheus;
+    let mut out = Vec::new();
+    if spec.indicators.source == IndicatorSource::Prometheus {
+        let kind = match prom.latency.histogram {
+            HistogramKind::Classic => "classic",
+            HistogramKind::Native => "native",
+        };
+        for m in quantiles(spec) {
+            out.push(Wanted::new(
+                Signal::Latency(m),
+                &prom.latency.metric,
+                kind.to_string(),
+                &prom.latency.query,
+            ));
+        }
+    }
+    out.push(Wanted::plain(Signal::Requests, &prom.requests));
+    if prom.requests.query.is_none() {
+        let metric = prom.requests.metric.as_deref().unwrap_or_default();
+        out.push(Wanted::new(
+            Signal::SampleTime,
+            metric,
+            String::new(),
+            &None,
+        ));
+    }
+    if spec.objectives.error_rate.is_some() || spec.objectives.availability.is_some() {
+        let e = &prom.errors;
+        let extra = format!(
+            "{}=~\"{}\"",
+            e.status_label,
+            escape_label_value(&e.status_regex)
+        );
+        out.push(Wanted::new(Signal::Errors, &e.metric, extra, &e.query));
+    }
+    if spec.cache.is_some() {
+        out.push(Wanted::plain(Signal::CacheHits, &prom.cache_hits));
+        out.push(Wanted::plain(Signal::CacheMisses, &prom.cache_misses));
+    }
+    if spec.connection_pool.is_some() {
+        let in_use = &prom.pool_in_use;
+        out.push(Wanted::new(
+            Signal::PoolInUse,
+            in_use.metric.as_deref().unwrap_or_default(),
+            "state=\"used\"".into(),
+            &in_use.query,
+        ));
+        out.push(Wanted::plain(Signal::PoolMax, &prom.pool_max));
+        out.push(Wanted::plain(Signal::PoolPending, &prom.pool_pending));
+        out.push(Wanted::plain(Signal::PoolWait, &prom.pool_wait_time));
+    }
+    out
+}
+
+/// SLOs grouped by the layout they share, and raw queries that stand alone.
+#[derive(Default)]
+struct Collected {
+    groups: BTreeMap<Layout, Vec<(usize, Vec<String>)>>,
+    raw: Vec<PlannedQuery>,
+}
+
+impl Collected {
+    /// Adds every signal of SLO `id`.
+    fn add_slo(&mut self, id: usize, spec: &Spec) {
+        let prom = &spec.indicators.prometheus;
+        let label_names: Vec<String> = prom.labels.keys().cloned().collect();
+        let key: Vec<String> = std::iter::once(spec.service.clone())
+            .chain(prom.labels.values().cloned())
+            .collect();
+        for w in wanted(spec) {
+            if let Some(q) = w.query {
+                self.raw
+                    .push(raw_query(id, &key, &prom.service_label, w.signal, q));
+                continue;
+            }
+            let layout = Layout {
+                signal: w.signal,
+                metric: w.metric.to_string(),
+                service_label: prom.service_label.clone(),
+                label_names: label_names.clone(),
+                extra: w.extra,
+            };
+            self.groups
+                .entry(layout)
+                .or_default()
+                .push((id, key.clone()));
+        }
+    }
+}
+
+/// A raw-PromQL override, answering one SLO.
+fn raw_query(
+    id: usize,
+    key: &[String],
+    service_label: &str,
+    signal: Signal,
+    q: &str,
+) -> PlannedQuery {
+    let promql = match signal {
+        Signal::Latency(m) => format!("histogram_quantile({}, {q})", quantile_text(m)),
+        _ => q.to_string(),
+    };
+    PlannedQuery {
+        promql,
+        signal,
+        by: Vec::new(),
+        members: vec![(id, key.to_vec())],
+        service_label: service_label.to_string(),
+    }
+}
+
+/// The PromQL for one shared layout, grouped by `by_list`.
+fn render(
+    layout: &Layout,
+    matchers: &[(String, Vec<String>)],
+    by_list: &str,
+    window: &str,
+) -> String {
+    let m = &layout.metric;
+    match layout.signal {
+        Signal::Latency(q) if layout.extra == "native" => {
+            let sel = selector(matchers, "");
+            format!(
+                "histogram_quantile({}, sum by ({by_list}) (rate({m}{sel}[{window}])))",
+                quantile_text(q)
+            )
+        }
+        Signal::Latency(q) => {
+            let sel = selector(matchers, "");
+            format!(
+                "histogram_quantile({}, sum by (le, {by_list}) (rate({m}_bucket{sel}[{window}])))",
+                quantile_text(q)
+            )
+        }
+        Signal::Errors => {
+            // Zero errors only where requests were seen: never a zero from nothing.
+            let failing = selector(matchers, &layout.extra);
+            let all = selector(matchers, "");
+            format!(
+                "sum by ({by_list}) (rate({m}{failing}[{window}])) or (0 * sum by ({by_list}) (rate({m}{all}[{window}])))"
+            )
+        }
+        Signal::PoolInUse => {
+            let sel = selector(matchers, &layout.extra);
+            format!("sum by ({by_list}) ({m}{sel})")
+        }
+        Signal::PoolMax | Signal::PoolPending => {
+            let sel = selector(matchers, "");
+            format!("sum by ({by_list}) ({m}{sel})")
+        }
+        Signal::PoolWait => {
+            let sel = selector(matchers, "");
+            format!(
+                "sum by ({by_list}) (rate({m}_sum{sel}[{window}])) / sum by ({by_list}) (rate({m}_count{sel}[{window}]))"
+            )
+        }
+        Signal::SampleTime => {
+            let sel = selector(matchers, "");
+            format!("max by ({by_list}) (timestamp({m}{sel}))")
+        }
+        Signal::Requests | Signal::CacheHits | Signal::CacheMisses => {
+            let sel = selector(matchers, "");
+            format!("sum by ({by_list}) (rate({m}{sel}[{window}]))")
+        }
+    }
+}
+
+/// The one query that answers every SLO sharing `layout`.
+fn grouped_query(layout: Layout, members: Vec<(usize, Vec<String>)>, window: &str) -> PlannedQuery {
+    let mut by = vec![layout.service_label.clone()];
+    by.extend(layout.label_names.iter().cloned());
+    let matchers: Vec<(String, Vec<String>)> = by
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            (
+                label.clone(),
+                members.iter().map(|(_, k)| k[i].clone()).collect(),
+            )
+        })
+        .collect();
+    let promql = render(&layout, &matchers, &by.join(", "), window);
+    PlannedQuery {
+        promql,
+        signal: layout.signal,
+        by,
+        members,
+        service_label: layout.service_label,
+    }
+}
+
 impl QueryPlan {
-    /// Plans the queries for `slos` over a `window` such as "1m".
+    /// Plans the queries for `slos` over a `window` such as "1m": shared
+    /// layouts first, in layout order, then raw queries in SLO order.
     pub fn build(slos: &[&Spec], window: &str) -> Self {
-        let mut groups: BTreeMap<Layout, Vec<(usize, Vec<String>)>> = BTreeMap::new();
-        let mut raw: Vec<PlannedQuery> = Vec::new();
+        let mut collected = Collected::default();
         for (id, spec) in slos.iter().enumerate() {
-            let prom = &spec.indicators.prometheus;
-            let label_names: Vec<String> = prom.labels.keys().cloned().collect();
-            let key: Vec<String> = std::iter::once(spec.service.clone())
-                .chain(prom.labels.values().cloned())
-                .collect();
-            let mut add = |signal: Signal, metric: &str, extra: String, query: &Option<String>| {
-                if let Some(q) = query {
-                    let promql = match signal {
-                        Signal::Latency(m) => {
-                            format!("histogram_quantile({}, {q})", quantile_text(m))
-                        }
-                        _ => q.clone(),
-                    };
-                    raw.push(PlannedQuery {
-                        promql,
-                        signal,
-                        by: Vec::new(),
-                        members: vec![(id, key.clone())],
-                        service_label: prom.service_label.clone(),
-                    });
-                    return;
-                }
-                let layout = Layout {
-                    signal,
-                    metric: metric.to_string(),
-                    service_label: prom.service_label.clone(),
-                    label_names: label_names.clone(),
-                    extra,
-                };
-                groups.entry(layout).or_default().push((id, key.clone()));
-            };
-            if spec.indicators.source == IndicatorSource::Prometheus {
-                let kind = match prom.latency.histogram {
-                    HistogramKind::Classic => "classic",
-                    HistogramKind::Native => "native",
-                };
-                for m in quantiles(spec) {
-                    add(
-                        Signal::Latency(m),
-                        &prom.latency.metric,
-                        kind.to_string(),
-                        &prom.latency.query,
-                    );
-                }
-            }
-            add(
-                Signal::Requests,
-                prom.requests.metric.as_deref().unwrap_or_default(),
-                String::new(),
-                &prom.requests.query,
-            );
-            if prom.requests.query.is_none() {
-                add(
-                    Signal::SampleTime,
-                    prom.requests.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &None,
-                );
-            }
-            if spec.objectives.error_rate.is_some() || spec.objectives.availability.is_some() {
-                let e = &prom.errors;
-                let extra = format!(
-                    "{}=~\"{}\"",
-                    e.status_label,
-                    escape_label_value(&e.status_regex)
-                );
-                add(Signal::Errors, &e.metric, extra, &e.query);
-            }
-            if spec.cache.is_some() {
-                add(
-                    Signal::CacheHits,
-                    prom.cache_hits.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.cache_hits.query,
-                );
-                add(
-                    Signal::CacheMisses,
-                    prom.cache_misses.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.cache_misses.query,
-                );
-            }
-            if spec.connection_pool.is_some() {
-                add(
-                    Signal::PoolInUse,
-                    prom.pool_in_use.metric.as_deref().unwrap_or_default(),
-                    "state=\"used\"".into(),
-                    &prom.pool_in_use.query,
-                );
-                add(
-                    Signal::PoolMax,
-                    prom.pool_max.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_max.query,
-                );
-                add(
-                    Signal::PoolPending,
-                    prom.pool_pending.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_pending.query,
-                );
-                add(
-                    Signal::PoolWait,
-                    prom.pool_wait_time.metric.as_deref().unwrap_or_default(),
-                    String::new(),
-                    &prom.pool_wait_time.query,
-                );
-            }
+            collected.add_slo(id, spec);
         }
-        let mut queries = Vec::new();
-        for (layout, members) in groups {
-            let mut by = vec![layout.service_label.clone()];
-            by.extend(layout.label_names.iter().cloned());
-            let matchers: Vec<(String, Vec<String>)> = by
-                .iter()
-                .enumerate()
-                .map(|(i, label)| {
-                    (
-                        label.clone(),
-                        members.iter().map(|(_, k)| k[i].clone()).collect(),
-                    )
-                })
-                .collect();
-            let by_list = by.join(", ");
-            let m = &layout.metric;
-            let promql = match layout.signal {
-                Signal::Latency(q) if layout.extra == "native" => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "histogram_quantile({}, sum by ({by_list}) (rate({m}{sel}[{window}])))",
-                        quantile_text(q)
-                    )
-                }
-                Signal::Latency(q) => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "histogram_quantile({}, sum by (le, {by_list}) (rate({m}_bucket{sel}[{window}])))",
-                        quantile_text(q)
-                    )
-                }
-                Signal::Errors => {
-                    // Zero errors only where requests were seen: never a zero from nothing.
-                    let failing = selector(&matchers, &layout.extra);
-                    let all = selector(&matchers, "");
-                    format!(
-                        "sum by ({by_list}) (rate({m}{failing}[{window}])) or (0 * sum by ({by_list}) (rate({m}{all}[{window}])))"
-                    )
-                }
-                Signal::PoolInUse => {
-                    let sel = selector(&matchers, &layout.extra);
-                    format!("sum by ({by_list}) ({m}{sel})")
-                }
-                Signal::PoolMax | Signal::PoolPending => {
-                    let sel = selector(&matchers, "");
-                    format!("sum by ({by_list}) ({m}{sel})")
-                }
-                Signal::PoolWait => {
-                    let sel = selector(&matchers, "");
-                    format!(
-                        "sum by ({by_list}) (rate({m}_sum{sel}[{window}])) / sum by ({by_list}) (rate({m}_count{sel}[{window}]))"
-                    )
-                }
-                Signal::SampleTime => {
-                    let sel = selector(&matchers, "");
-                    format!("max by ({by_list}) (timestamp({m}{sel}))")
-                }
-                Signal::Requests | Signal::CacheHits | Signal::CacheMisses => {
-                    let sel = selector(&matchers, "");
-                    format!("sum by ({by_list}) (rate({m}{sel}[{window}]))")
-                }
-            };
-            queries.push(PlannedQuery {
-                promql,
-                signal: layout.signal,
-                by,
-                members,
-                service_label: layout.service_label,
-            });
-        }
-        queries.extend(raw);
+        let mut queries: Vec<PlannedQuery> = collected
+            .groups
+            .into_iter()
+            .map(|(layout, members)| grouped_query(layout, members, window))
+            .collect();
+        queries.extend(collected.raw);
         Self { queries }
     }
 }
@@ -420,4 +470,97 @@ mod tests {
             ]
         );
     }
+
+    /// The full text of every query for SLOs that use every signal, a native
+    /// histogram, an extra quantile, route labels and raw queries.
+    #[test]
+    fn every_signal_renders_the_pinned_text() {
+        let full = spec("api", None);
+        let mut native = spec("stories", Some("/api/stories"));
+        native.indicators.prometheus.latency.histogram = HistogramKind::Native;
+        native.objectives.latency.p95 = native.objectives.latency.p50;
+        let mut raw = spec("bookings", Some("/api/bookings"));
+        raw.indicators.prometheus.latency.query = Some("sum by (le) (rate(lat_bucket[1m]))".into());
+        raw.indicators.prometheus.requests.query = Some("sum(rate(req_total[1m]))".into());
+        raw.indicators.prometheus.pool_wait_time.query = Some("max(pool_wait)".into());
+        let specs = [full, native, raw];
+        let plan = QueryPlan::build(&specs.iter().collect::<Vec<_>>(), "2m");
+        let text: String = plan
+            .queries
+            .iter()
+            .map(|q| {
+                format!(
+                    "{} by={:?} members={:?} service_label={}\n{}\n",
+                    q.signal.name(),
+                    q.by,
+                    q.members,
+                    q.service_label,
+                    q.promql
+                )
+            })
+            .collect();
+        assert_eq!(text, PINNED, "\n{text}");
+    }
+
+    const PINNED: &str = r#"latency_p50 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.5, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p50 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.5, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p90 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.9, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p90 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.9, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p95 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.95, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+latency_p99 by=["service"] members=[(0, ["api"])] service_label=service
+histogram_quantile(0.99, sum by (le, service) (rate(http_server_request_duration_seconds_bucket{service="api"}[2m])))
+latency_p99 by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+histogram_quantile(0.99, sum by (service, http_route) (rate(http_server_request_duration_seconds{service="stories", http_route="/api/stories"}[2m])))
+Requests by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(http_server_request_duration_seconds_count{service="api"}[2m]))
+Requests by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service="stories", http_route="/api/stories"}[2m]))
+Errors by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(http_server_request_duration_seconds_count{service="api", http_response_status_code=~"5.."}[2m])) or (0 * sum by (service) (rate(http_server_request_duration_seconds_count{service="api"}[2m])))
+Errors by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories", http_response_status_code=~"5.."}[2m])) or (0 * sum by (service, http_route) (rate(http_server_request_duration_seconds_count{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m])))
+CacheHits by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(cache_hits_total{service="api"}[2m]))
+CacheHits by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(cache_hits_total{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m]))
+CacheMisses by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(cache_misses_total{service="api"}[2m]))
+CacheMisses by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (rate(cache_misses_total{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"}[2m]))
+PoolInUse by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_usage{service="api", state="used"})
+PoolInUse by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_usage{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories", state="used"})
+PoolMax by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_max{service="api"})
+PoolMax by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_max{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"})
+PoolPending by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (db_client_connections_pending_requests{service="api"})
+PoolPending by=["service", "http_route"] members=[(1, ["stories", "/api/stories"]), (2, ["bookings", "/api/bookings"])] service_label=service
+sum by (service, http_route) (db_client_connections_pending_requests{service=~"bookings|stories", http_route=~"/api/bookings|/api/stories"})
+PoolWait by=["service"] members=[(0, ["api"])] service_label=service
+sum by (service) (rate(db_client_connections_wait_time_seconds_sum{service="api"}[2m])) / sum by (service) (rate(db_client_connections_wait_time_seconds_count{service="api"}[2m]))
+PoolWait by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+sum by (service, http_route) (rate(db_client_connections_wait_time_seconds_sum{service="stories", http_route="/api/stories"}[2m])) / sum by (service, http_route) (rate(db_client_connections_wait_time_seconds_count{service="stories", http_route="/api/stories"}[2m]))
+SampleTime by=["service"] members=[(0, ["api"])] service_label=service
+max by (service) (timestamp(http_server_request_duration_seconds_count{service="api"}))
+SampleTime by=["service", "http_route"] members=[(1, ["stories", "/api/stories"])] service_label=service
+max by (service, http_route) (timestamp(http_server_request_duration_seconds_count{service="stories", http_route="/api/stories"}))
+latency_p50 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1m])))
+latency_p90 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.9, sum by (le) (rate(lat_bucket[1m])))
+latency_p99 by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+histogram_quantile(0.99, sum by (le) (rate(lat_bucket[1m])))
+Requests by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+sum(rate(req_total[1m]))
+PoolWait by=[] members=[(2, ["bookings", "/api/bookings"])] service_label=service
+max(pool_wait)
+"#;
 }

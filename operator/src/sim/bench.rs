@@ -5,8 +5,10 @@ use serde::Serialize;
 
 use crate::decide::{Actuation, connection_budget};
 
-use super::engine::{SimPort, Simulation};
-use super::policy::by_name;
+use crate::observe::Observation;
+
+use super::engine::{MinuteStats, SimPort, Simulation};
+use super::policy::{Action, Policy, by_name};
 use super::scenario::Scenario;
 
 /// Seconds between evaluations (Governor's default, the HPA's sync period).
@@ -37,32 +39,65 @@ pub struct Figures {
     pub replicas_before_breach: Option<u32>,
 }
 
+/// One run in progress: the simulation and what it tracks between evaluations.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    policy: &'a str,
+    sim: Simulation,
+    target99: Option<f64>,
+    bottleneck: bool,
+    peak_db: u32,
+    lo: u32,
+    hi: u32,
+    before_breach: Option<u32>,
+}
+
 /// Runs one policy on one scenario with one seed.
 pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, String> {
     let mut p = by_name(policy, scenario).ok_or_else(|| format!("unknown policy {policy:?}"))?;
-    let mut sim = Simulation::new(
-        scenario.model.clone(),
-        &scenario.initial,
-        scenario.peak_rate() * 1.02 + 1.0,
-        seed,
-    );
-    let rate = |t: f64| scenario.rate(t);
+    let mut run = Run::new(scenario, policy, seed);
     let mut t = 0.0;
-    let mut bottleneck = false;
-    let mut peak_db = 0u32;
-    let (mut lo, mut hi) = (u32::MAX, 0u32);
-    let target99 = scenario
-        .spec
-        .objectives
-        .latency
-        .p99
-        .map(|l| l.as_secs_f64());
-    let mut before_breach = None;
     while t < scenario.duration {
         t = (t + INTERVAL).min(scenario.duration);
-        sim.run_until(t, &rate);
+        run.step(p.as_mut(), t);
+    }
+    Ok(run.figures())
+}
+
+impl<'a> Run<'a> {
+    fn new(scenario: &'a Scenario, policy: &'a str, seed: u64) -> Self {
+        let sim = Simulation::new(
+            scenario.model.clone(),
+            &scenario.initial,
+            scenario.peak_rate() * 1.02 + 1.0,
+            seed,
+        );
+        let target99 = scenario
+            .spec
+            .objectives
+            .latency
+            .p99
+            .map(|l| l.as_secs_f64());
+        Self {
+            scenario,
+            policy,
+            sim,
+            target99,
+            bottleneck: false,
+            peak_db: 0,
+            lo: u32::MAX,
+            hi: 0,
+            before_breach: None,
+        }
+    }
+
+    /// Runs the simulation to `t`, then lets the policy evaluate and act.
+    fn step(&mut self, p: &mut dyn Policy, t: f64) {
+        let scenario = self.scenario;
+        let sim = &mut self.sim;
+        sim.run_until(t, &|t: f64| scenario.rate(t));
         if t > INTERVAL + 30.0 {
-            peak_db = peak_db.max(sim.peak_db_connections);
+            self.peak_db = self.peak_db.max(sim.peak_db_connections);
         }
         sim.peak_db_connections = sim.db_connections();
         let obs = sim.observe();
@@ -70,85 +105,100 @@ pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, Stri
             replicas: sim.replicas(),
             pool_size: Some(sim.pool_size()),
         };
-        if before_breach.is_none()
-            && let (Some(p99), Some(target)) = (obs.latency.p99, target99)
+        if self.before_breach.is_none()
+            && let (Some(p99), Some(target)) = (obs.latency.p99, self.target99)
             && p99 > target
             && t > 300.0
         {
-            before_breach = Some(current.replicas);
+            self.before_breach = Some(current.replicas);
         }
         let action = p.evaluate(&obs, current, t);
-        if std::env::var("GOVERNOR_SIM_TRACE").is_ok_and(|v| v == policy) {
-            eprintln!(
-                "t={t:>5.0} rate={:>5.0} ready={:>2} repl={:>2} pool={:>2} p50={:>4.0} p90={:>4.0} p99={:>4.0} hit={:.2} inuse={:.0} pend={:.0} -> {:?}",
-                obs.request_rate.unwrap_or(-1.0),
-                obs.ready_replicas.unwrap_or(0),
-                current.replicas,
-                current.pool_size.unwrap_or(0),
-                obs.latency.p50.unwrap_or(-1.0) * 1e3,
-                obs.latency.p90.unwrap_or(-1.0) * 1e3,
-                obs.latency.p99.unwrap_or(-1.0) * 1e3,
-                obs.cache_hit_rate.unwrap_or(-1.0),
-                obs.pool_in_use.unwrap_or(-1.0),
-                obs.pool_pending.unwrap_or(-1.0),
-                (
-                    action.request.replicas,
-                    action.request.pool_size,
-                    action.request.warm_up,
-                    action.bottleneck.is_some()
-                )
-            );
+        if std::env::var("GOVERNOR_SIM_TRACE").is_ok_and(|v| v == self.policy) {
+            trace(t, &obs, current, &action);
         }
-        bottleneck |= action.bottleneck.is_some();
+        self.bottleneck |= action.bottleneck.is_some();
         let _ = crate::actuate::apply_now(
             &mut SimPort {
-                sim: &mut sim,
+                sim,
                 instant: action.instant,
             },
             action.request,
         );
-        lo = lo.min(sim.replicas());
-        hi = hi.max(sim.replicas());
+        self.lo = self.lo.min(sim.replicas());
+        self.hi = self.hi.max(sim.replicas());
     }
-    let targets = scenario.spec.objectives.latency.clone();
-    let over = |target: Option<governor_crds::Latency>,
-                pick: fn(&super::engine::MinuteStats) -> f64|
-     -> f64 {
-        target.map_or(0.0, |t| {
-            sim.minutes
-                .iter()
-                .filter(|m| m.requests > 0 && pick(m) > t.as_secs_f64())
-                .count() as f64
-        })
-    };
-    let lookups = sim.total_hits + sim.total_misses;
-    Ok(Figures {
-        scenario: scenario.name.clone(),
-        policy: policy.to_string(),
-        seeds: 1,
-        p50_violation_minutes: over(targets.p50, |m| m.p50),
-        p90_violation_minutes: over(targets.p90, |m| m.p90),
-        p99_violation_minutes: over(targets.p99, |m| m.p99),
-        replica_minutes: sim.replica_seconds / 60.0,
-        scaling_actions: f64::from(sim.scaling_actions),
-        peak_db_connections: f64::from(peak_db),
-        db_connection_limit: scenario.model.db_max_connections,
-        db_connection_budget: connection_budget(&scenario.spec),
-        error_rate: if sim.total_requests == 0 {
-            0.0
-        } else {
-            sim.total_errors as f64 / sim.total_requests as f64
-        },
-        cache_hit_rate: if lookups == 0 {
-            0.0
-        } else {
-            sim.total_hits as f64 / lookups as f64
-        },
-        bottleneck_reported: bottleneck,
-        min_replicas_seen: lo,
-        max_replicas_seen: hi,
-        replicas_before_breach: before_breach,
+
+    /// The figures of the finished run.
+    fn figures(self) -> Figures {
+        let sim = &self.sim;
+        let targets = &self.scenario.spec.objectives.latency;
+        let over = |target, pick| violation_minutes(&sim.minutes, target, pick);
+        let lookups = sim.total_hits + sim.total_misses;
+        Figures {
+            scenario: self.scenario.name.clone(),
+            policy: self.policy.to_string(),
+            seeds: 1,
+            p50_violation_minutes: over(targets.p50, |m| m.p50),
+            p90_violation_minutes: over(targets.p90, |m| m.p90),
+            p99_violation_minutes: over(targets.p99, |m| m.p99),
+            replica_minutes: sim.replica_seconds / 60.0,
+            scaling_actions: f64::from(sim.scaling_actions),
+            peak_db_connections: f64::from(self.peak_db),
+            db_connection_limit: self.scenario.model.db_max_connections,
+            db_connection_budget: connection_budget(&self.scenario.spec),
+            error_rate: if sim.total_requests == 0 {
+                0.0
+            } else {
+                sim.total_errors as f64 / sim.total_requests as f64
+            },
+            cache_hit_rate: if lookups == 0 {
+                0.0
+            } else {
+                sim.total_hits as f64 / lookups as f64
+            },
+            bottleneck_reported: self.bottleneck,
+            min_replicas_seen: self.lo,
+            max_replicas_seen: self.hi,
+            replicas_before_breach: self.before_breach,
+        }
+    }
+}
+
+/// Minutes with requests whose `pick`ed quantile was over `target` (0 without one).
+fn violation_minutes(
+    minutes: &[MinuteStats],
+    target: Option<governor_crds::Latency>,
+    pick: fn(&MinuteStats) -> f64,
+) -> f64 {
+    target.map_or(0.0, |t| {
+        minutes
+            .iter()
+            .filter(|m| m.requests > 0 && pick(m) > t.as_secs_f64())
+            .count() as f64
     })
+}
+
+/// One evaluation on stderr, for `GOVERNOR_SIM_TRACE=<policy>`.
+fn trace(t: f64, obs: &Observation, current: Actuation, action: &Action) {
+    eprintln!(
+        "t={t:>5.0} rate={:>5.0} ready={:>2} repl={:>2} pool={:>2} p50={:>4.0} p90={:>4.0} p99={:>4.0} hit={:.2} inuse={:.0} pend={:.0} -> {:?}",
+        obs.request_rate.unwrap_or(-1.0),
+        obs.ready_replicas.unwrap_or(0),
+        current.replicas,
+        current.pool_size.unwrap_or(0),
+        obs.latency.p50.unwrap_or(-1.0) * 1e3,
+        obs.latency.p90.unwrap_or(-1.0) * 1e3,
+        obs.latency.p99.unwrap_or(-1.0) * 1e3,
+        obs.cache_hit_rate.unwrap_or(-1.0),
+        obs.pool_in_use.unwrap_or(-1.0),
+        obs.pool_pending.unwrap_or(-1.0),
+        (
+            action.request.replicas,
+            action.request.pool_size,
+            action.request.warm_up,
+            action.bottleneck.is_some()
+        )
+    );
 }
 
 /// Averages runs of the same (scenario, policy).

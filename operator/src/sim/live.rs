@@ -221,6 +221,22 @@ fn service_labels(s: &LiveService) -> String {
 /// The Prometheus text exposition of every service.
 pub fn render_metrics(services: &[LiveService]) -> String {
     let mut out = String::with_capacity(services.len() * 4096);
+    write_latency(&mut out, services);
+    write_cache_and_pool(&mut out, services);
+    write_pool_wait(&mut out, services);
+    write_series(
+        &mut out,
+        services,
+        "governor_sim_replicas",
+        "gauge",
+        "Simulated replicas.",
+        &|s| vec![(String::new(), f64::from(s.sim.replicas()))],
+    );
+    out
+}
+
+/// The request-duration histogram, by status code.
+fn write_latency(out: &mut String, services: &[LiveService]) {
     let m = "http_server_request_duration_seconds";
     let _ = writeln!(
         out,
@@ -244,34 +260,47 @@ pub fn render_metrics(services: &[LiveService]) -> String {
             let _ = writeln!(out, "{m}_count{{{labels}}} {cumulative}");
         }
     }
-    let series = |out: &mut String,
-                  name: &str,
-                  kind: &str,
-                  help: &str,
-                  value: &dyn Fn(&LiveService) -> Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for s in services {
-            for (extra, v) in value(s) {
-                let _ = writeln!(out, "{name}{{{}{extra}}} {v}", service_labels(s));
-            }
+}
+
+/// One metric family: its help and type, then each service's series (extra
+/// labels and value).
+fn write_series(
+    out: &mut String,
+    services: &[LiveService],
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: &dyn Fn(&LiveService) -> Vec<(String, f64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for s in services {
+        for (extra, v) in value(s) {
+            let _ = writeln!(out, "{name}{{{}{extra}}} {v}", service_labels(s));
         }
-    };
-    series(
-        &mut out,
+    }
+}
+
+/// Cache hit and miss counters, and the connection-pool gauges.
+fn write_cache_and_pool(out: &mut String, services: &[LiveService]) {
+    write_series(
+        out,
+        services,
         "cache_hits_total",
         "counter",
         "Cache lookups that hit.",
         &|s| vec![(String::new(), s.sim.counters.cache_hits as f64)],
     );
-    series(
-        &mut out,
+    write_series(
+        out,
+        services,
         "cache_misses_total",
         "counter",
         "Cache lookups that missed.",
         &|s| vec![(String::new(), s.sim.counters.cache_misses as f64)],
     );
-    series(
-        &mut out,
+    write_series(
+        out,
+        services,
         "db_client_connections_usage",
         "gauge",
         "Connections by state.",
@@ -283,20 +312,26 @@ pub fn render_metrics(services: &[LiveService]) -> String {
             ]
         },
     );
-    series(
-        &mut out,
+    write_series(
+        out,
+        services,
         "db_client_connections_max",
         "gauge",
         "Pool size, summed over replicas.",
         &|s| vec![(String::new(), f64::from(s.sim.pool_gauges().2))],
     );
-    series(
-        &mut out,
+    write_series(
+        out,
+        services,
         "db_client_connections_pending_requests",
         "gauge",
         "Requests waiting for a connection.",
         &|s| vec![(String::new(), f64::from(s.sim.pool_gauges().3))],
     );
+}
+
+/// The pool-wait histogram (only its +Inf bucket, sum and count).
+fn write_pool_wait(out: &mut String, services: &[LiveService]) {
     let w = "db_client_connections_wait_time_seconds";
     let _ = writeln!(
         out,
@@ -313,14 +348,6 @@ pub fn render_metrics(services: &[LiveService]) -> String {
         let _ = writeln!(out, "{w}_sum{{{labels}}} {}", c.pool_wait_sum);
         let _ = writeln!(out, "{w}_count{{{labels}}} {}", c.pool_wait_count);
     }
-    series(
-        &mut out,
-        "governor_sim_replicas",
-        "gauge",
-        "Simulated replicas.",
-        &|s| vec![(String::new(), f64::from(s.sim.replicas()))],
-    );
-    out
 }
 
 /// Native histograms of request latency (protobuf exposition), named
