@@ -180,8 +180,7 @@ impl Detail {
             latency: s
                 .latency
                 .iter()
-                .map(|l| l.quantile.name().to_uppercase())
-                .zip(row.latency)
+                .map(|l| (l.quantile.name().to_uppercase(), Cell::latency(l)))
                 .collect(),
             request_rate: format::rate(s.request_rate),
             error_rate: Cell {

@@ -65,6 +65,19 @@ pub struct Cell {
     pub class: &'static str,
 }
 
+impl Cell {
+    /// One latency quantile against its target.
+    pub fn latency(l: &crate::read::LatencyView) -> Self {
+        Cell {
+            text: format::latency(l.observed),
+            target: l
+                .target
+                .map_or_else(|| "no target".into(), |t| format::latency(Some(t))),
+            class: l.standing.css(),
+        }
+    }
+}
+
 fn budget_class(b: Option<f64>) -> &'static str {
     match b {
         None => "unknown",

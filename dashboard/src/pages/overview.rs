@@ -137,13 +137,7 @@ impl Row {
             .latency
             .iter()
             .filter(|l| matches!(l.quantile, Quantile::P50 | Quantile::P90 | Quantile::P99))
-            .map(|l| Cell {
-                text: format::latency(l.observed),
-                target: l
-                    .target
-                    .map_or_else(|| "no target".into(), |t| format::latency(Some(t))),
-                class: l.standing.css(),
-            })
+            .map(Cell::latency)
             .collect();
         let last = s.last_decision();
         Row {

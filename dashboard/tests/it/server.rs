@@ -500,6 +500,54 @@ status:
     assert_eq!(v.burn_rate, Some(3.0));
 }
 
+/// A P95 objective and an observed P99.9 are shown on the detail page, not only acted on.
+#[tokio::test]
+async fn p95_and_p999_are_shown_when_held_or_read() {
+    let slo: ServiceLevelObjective = serde_yaml_ng_from(
+        r#"
+apiVersion: governor.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api, namespace: roadtrip}
+spec:
+  service: roadtrip-api
+  targetRef: {name: roadtrip-api}
+  objectives:
+    latency: {p95: 200ms, p99: 400ms}
+status:
+  objectiveState: Breached
+  observed: {time: "2026-11-27T10:00:00Z", p95: 250ms, p99: 300ms, p999: 900ms, requestRate: 142}
+"#,
+    );
+    let v = SloView::from_resource(&slo, None);
+    let rows: Vec<(String, Option<f64>, Option<f64>)> = v
+        .latency
+        .iter()
+        .map(|l| (l.quantile.to_string(), l.target, l.observed))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("p50".to_string(), None, None),
+            ("p90".to_string(), None, None),
+            ("p95".to_string(), Some(0.2), Some(0.25)),
+            ("p99".to_string(), Some(0.4), Some(0.3)),
+            ("p999".to_string(), None, Some(0.9)),
+        ]
+    );
+    assert_eq!(v.latency[2].standing, Standing::Breached);
+    let html = get(fixed(vec![v]), "/slos/roadtrip/api", &[]).await.text();
+    for label in [
+        "<dt>P95</dt><dd>250 ms",
+        "<dt>P99</dt><dd>300 ms",
+        "<dt>P999</dt><dd>900 ms",
+    ] {
+        assert!(
+            html.contains(label),
+            "{label} missing from the detail page:\n{html}"
+        );
+    }
+}
+
 fn serde_yaml_ng_from(s: &str) -> ServiceLevelObjective {
     let doc = governor_dashboard::crds::manifest::parse_documents(s);
     match &doc[0].result {
