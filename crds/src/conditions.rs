@@ -8,6 +8,7 @@ pub mod kind {
     pub const OBJECTIVE_MET: &str = "ObjectiveMet";
     pub const BOTTLENECK: &str = "Bottleneck";
     pub const TARGET_FOUND: &str = "TargetFound";
+    pub const ALERT_RULES: &str = "AlertRules";
 }
 
 /// Condition status values.
@@ -38,6 +39,11 @@ pub mod reason {
     pub const NO_HPA: &str = "NoHpaFound";
     /// `TargetFound=False` (and `Ready=False`).
     pub const TARGET_MISSING: &str = "TargetMissing";
+    /// An object Governor would write did not opt in, or another manager owns the field.
+    pub const NOT_MANAGED: &str = "NotManaged";
+    /// The alert rules could not be applied; actuation goes on.
+    pub const RULES_REFUSED: &str = "AlertRulesRefused";
+    pub const RULES_APPLIED: &str = "AlertRulesApplied";
 }
 
 /// Reasons of the Events Governor records on an SLO.
@@ -48,6 +54,8 @@ pub mod event {
     pub const HPA_CONFLICT: &str = "HpaConflict";
     pub const HPA_MAX_REPLICAS: &str = "HpaMaxReplicas";
     pub const ACTUATION_FAILED: &str = "ActuationFailed";
+    pub const WARM_UP_FAILED: &str = "WarmUpFailed";
+    pub const NOT_MANAGED: &str = "NotManaged";
     pub const METRICS_UNAVAILABLE: &str = "MetricsUnavailable";
     pub const DOWNSTREAM_BOTTLENECK: &str = "DownstreamBottleneck";
     /// A decision taken in DryRun: reported, not applied.

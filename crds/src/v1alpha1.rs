@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -705,67 +704,113 @@ fn default_cooldown() -> Duration {
     Duration::from_secs(600)
 }
 
-/// Exactly one warming action: a Job, or HTTP requests.
+/// Exactly one warming action: a Job from a CronJob the author made, or HTTP
+/// requests to a Service. Both run in the SLO's namespace and reach nothing the
+/// author could not reach with their own rights.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("has(self.job) != has(self.http)").message("exactly one warming action is required: job or http"))]
 #[serde(rename_all = "camelCase")]
 pub struct WarmUpAction {
-    /// A Job created from this template (owned by the SLO; never two at once).
+    /// A Job created from a CronJob's jobTemplate (owned by the SLO; never two at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<WarmUpJob>,
-    /// HTTP requests sent to the service for each route.
+    /// GET or HEAD requests to a Service in the SLO's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<WarmUpHttp>,
 }
 
-/// A warm-up Job.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+/// A warm-up Job, instantiated from a CronJob in the SLO's namespace the way
+/// `kubectl create job --from=cronjob/NAME` does. The author creates the
+/// CronJob (usually with `suspend: true`) with their own rights; Governor only
+/// copies its jobTemplate.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.template)").message(JOB_TEMPLATE_GONE))]
 #[serde(rename_all = "camelCase")]
 pub struct WarmUpJob {
-    /// The Job template (metadata and spec), as in a CronJob's jobTemplate.
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub template: JobTemplateSpec,
+    /// Name of the CronJob, in the SLO's namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(
+        length(min = 1, max = 52),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub from_cron_job: String,
     /// Seconds a finished Job is kept (ttlSecondsAfterFinished).
     #[serde(default = "default_job_ttl")]
     #[schemars(range(min = 0, max = 604800))]
     pub ttl_seconds_after_finished: i32,
+    /// No longer accepted (an inline pod template ran with Governor's rights);
+    /// kept in the schema only so that the API server refuses it with a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub template: Option<serde_json::Value>,
 }
+
+/// What `governor validate` and the API server say about the old inline template.
+pub const JOB_TEMPLATE_GONE: &str = "job.template is no longer accepted: create a CronJob (suspend: true) with this jobTemplate in the SLO's namespace and name it in job.fromCronJob";
+/// What they say about the old free URL.
+pub const HTTP_URL_GONE: &str = "http.url and http.routes are no longer accepted: name a Service in the SLO's namespace in http.service, its port in http.port, and the paths in http.paths";
 
 fn default_job_ttl() -> i32 {
     600
 }
 
-/// HTTP methods allowed for warm-up requests.
+/// HTTP methods allowed for warm-up requests: neither changes state.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum HttpMethod {
     #[default]
     GET,
     HEAD,
-    POST,
 }
 
-/// Warm-up by HTTP requests.
+/// Most paths one HTTP warm-up may request.
+pub const WARM_UP_MAX_PATHS: usize = 100;
+/// Longest timeout of one warm-up request.
+pub const WARM_UP_MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Warm-up by HTTP requests to a Service in the SLO's namespace: GET or HEAD,
+/// no redirects followed, response bodies discarded.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.url) && !has(self.routes)").message(HTTP_URL_GONE))]
 #[serde(rename_all = "camelCase")]
 pub struct WarmUpHttp {
-    /// HTTP method.
+    /// Name of the Service, in the SLO's namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub service: String,
+    /// The Service port requests go to.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// HTTP method: GET or HEAD.
     #[serde(default)]
     pub method: HttpMethod,
-    /// Base URL of the service, e.g. "http://api.roadtrip.svc:8080".
-    #[schemars(length(min = 1, max = 2048))]
-    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
-    pub url: String,
-    /// Paths requested, each starting with "/".
-    #[schemars(length(min = 1, max = 1000), inner(length(max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(r, r.startsWith('/'))").message("every route must start with /"))]
-    pub routes: Vec<Route>,
-    /// Timeout for each request.
+    /// Paths requested, each starting with "/"; at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 100), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(r, r.startsWith('/'))").message("every path must start with /"))]
+    pub paths: Vec<Route>,
+    /// Timeout of each request, at most 30s.
     #[serde(default = "default_http_timeout")]
     pub timeout: Duration,
+    /// No longer accepted; see `service`, `port` and `paths`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub url: Option<String>,
+    /// No longer accepted; see `paths`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000), inner(length(max = 2048)))]
+    pub routes: Option<Vec<Route>>,
 }
 
 /// A URL path.
 pub type Route = String;
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
 
 fn default_http_timeout() -> Duration {
     Duration::from_secs(10)

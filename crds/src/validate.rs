@@ -367,40 +367,49 @@ impl ServiceLevelObjectiveSpec {
             _ => {}
         }
         if let Some(job) = &action.job {
-            let containers = job
-                .template
-                .spec
-                .as_ref()
-                .map(|s| s.template.spec.as_ref().map_or(0, |ps| ps.containers.len()))
-                .unwrap_or(0);
             p.check(
-                containers > 0,
-                "cache.warmUp.job.template.spec.template.spec.containers",
-                "the warm-up Job needs at least one container",
+                job.template.is_none(),
+                "cache.warmUp.job.template",
+                crate::JOB_TEMPLATE_GONE,
+            );
+            p.check(
+                !job.from_cron_job.is_empty(),
+                "cache.warmUp.job.fromCronJob",
+                "name the CronJob (in the SLO's namespace) whose jobTemplate warms the cache",
             );
         }
         if let Some(http) = &action.http {
             p.check(
-                http.url.starts_with("http://") || http.url.starts_with("https://"),
+                http.url.is_none() && http.routes.is_none(),
                 "cache.warmUp.http.url",
-                "must be an http:// or https:// URL",
+                crate::HTTP_URL_GONE,
             );
             p.check(
-                !http.routes.is_empty(),
-                "cache.warmUp.http.routes",
-                "at least one route is required",
+                !http.service.is_empty(),
+                "cache.warmUp.http.service",
+                "name the Service (in the SLO's namespace) that receives the requests",
             );
-            for (i, r) in http.routes.iter().enumerate() {
+            p.check(
+                (1..=65535).contains(&http.port),
+                "cache.warmUp.http.port",
+                "must be a port number in 1..=65535",
+            );
+            p.check(
+                (1..=crate::WARM_UP_MAX_PATHS).contains(&http.paths.len()),
+                "cache.warmUp.http.paths",
+                "between 1 and 100 paths are required",
+            );
+            for (i, r) in http.paths.iter().enumerate() {
                 p.check(
-                    r.starts_with('/'),
-                    &format!("cache.warmUp.http.routes[{i}]"),
-                    "every route must start with /",
+                    r.starts_with('/') && !r.chars().any(char::is_whitespace),
+                    &format!("cache.warmUp.http.paths[{i}]"),
+                    "every path must start with / and contain no spaces",
                 );
             }
             p.check(
-                !http.timeout.0.is_zero(),
+                !http.timeout.0.is_zero() && http.timeout.0 <= crate::WARM_UP_MAX_TIMEOUT,
                 "cache.warmUp.http.timeout",
-                "must be greater than 0",
+                "must be greater than 0 and at most 30s",
             );
         }
     }

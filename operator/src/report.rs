@@ -27,6 +27,9 @@ pub struct Pass<'a> {
     pub error_budget_remaining: Option<f64>,
     /// How the target was reached (the `TargetFound` condition).
     pub target: Reach,
+    /// Why the alert rules were refused, when they were (the `AlertRules`
+    /// condition); actuation goes on regardless.
+    pub rules_refused: Option<String>,
     pub now: Time,
 }
 
@@ -97,8 +100,31 @@ pub fn conditions(prev: &[Condition], p: &Pass) -> Vec<Condition> {
         objective_met(prev, p),
         bottleneck(prev, p),
         target_found(prev, p),
+        alert_rules(prev, p),
         ready(prev, p),
     ]
+}
+
+/// `AlertRules`: false while the SLO's burn-rate rules could not be applied.
+fn alert_rules(prev: &[Condition], p: &Pass) -> Condition {
+    match &p.rules_refused {
+        Some(why) => condition(
+            prev,
+            kind::ALERT_RULES,
+            false,
+            reason::RULES_REFUSED,
+            why.clone(),
+            p,
+        ),
+        None => condition(
+            prev,
+            kind::ALERT_RULES,
+            true,
+            reason::RULES_APPLIED,
+            "alert rules applied for this generation".into(),
+            p,
+        ),
+    }
 }
 
 /// `MetricsAvailable`: false while the pass holds for want of signals.
@@ -317,19 +343,43 @@ pub fn target_missing(
     message: &str,
     now: Time,
 ) -> Status {
+    let kinds = [kind::TARGET_FOUND, kind::READY];
+    refused(
+        prev,
+        generation,
+        &kinds,
+        reason::TARGET_MISSING,
+        message,
+        now,
+    )
+}
+
+/// The status of an SLO whose pass was refused: the `kinds` conditions false
+/// with `reason` and `message`, the rest of the status kept.
+pub fn refused(
+    prev: Option<&Status>,
+    generation: Option<i64>,
+    kinds: &[&str],
+    why: &str,
+    message: &str,
+    now: Time,
+) -> Status {
     let mut status = prev.cloned().unwrap_or_default();
-    let missing = |kind: &str| {
-        condition_at(
-            &status.conditions,
-            kind,
-            false,
-            reason::TARGET_MISSING,
-            message,
-            generation,
-            &now,
-        )
-    };
-    for c in [missing(kind::TARGET_FOUND), missing(kind::READY)] {
+    let conditions: Vec<Condition> = kinds
+        .iter()
+        .map(|kind| {
+            condition_at(
+                &status.conditions,
+                kind,
+                false,
+                why,
+                message,
+                generation,
+                &now,
+            )
+        })
+        .collect();
+    for c in conditions {
         match status.conditions.iter_mut().find(|x| x.type_ == c.type_) {
             Some(x) => *x = c,
             None => status.conditions.push(c),
@@ -402,6 +452,7 @@ mod tests {
                 },
                 error_budget_remaining: Some(0.5),
                 target: reach(),
+                rules_refused: None,
                 now: at(1_800_000_000 + i64::from(i) * 15),
             };
             prev = Some(status(prev.as_ref(), &pass));
@@ -458,6 +509,7 @@ mod tests {
             },
             error_budget_remaining: None,
             target: reach(),
+            rules_refused: None,
             now: at(0),
         };
         let s = status(None, &pass);
@@ -503,6 +555,7 @@ mod tests {
                 },
                 error_budget_remaining: None,
                 target: reach(),
+                rules_refused: None,
                 now: at(i as i64),
             };
             prev = Some(status(prev.as_ref(), &pass));

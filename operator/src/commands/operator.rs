@@ -44,9 +44,37 @@ pub struct Args {
     /// http://otel-collector:4318 (off when unset).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Cache warm-ups running at once (outside the reconcile slots).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub warm_up_workers: u16,
+    /// Cache warm-ups waiting; beyond this a warm-up is retried on a later pass.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub warm_up_queue: u16,
+    /// The cluster's DNS domain: an HTTP warm-up reaches its Service as
+    /// NAME.NAMESPACE.svc.DOMAIN.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Resolve HOST to IP for HTTP warm-ups instead of asking DNS, as
+    /// HOST=IP (repeatable); for an operator run outside the cluster.
+    #[arg(long = "resolve", value_name = "HOST=IP", value_parser = resolve)]
+    pub resolve: Vec<(String, std::net::IpAddr)>,
     /// Service name of the exported traces.
     #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "governor-operator")]
     pub otlp_service_name: String,
+}
+
+/// Parses HOST=IP.
+fn resolve(s: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (host, ip) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected HOST=IP, got {s:?}"))?;
+    let ip = ip
+        .parse()
+        .map_err(|e| format!("{ip:?} is not an IP address: {e}"))?;
+    if host.is_empty() {
+        return Err("expected HOST=IP, the host is empty".into());
+    }
+    Ok((host.to_string(), ip))
 }
 
 impl Args {
@@ -88,6 +116,16 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         metrics_listen: args.metrics_listen,
         concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
+        warm_up: controller::warm_up::Settings {
+            workers: usize::from(args.warm_up_workers),
+            queue: usize::from(args.warm_up_queue),
+            cluster_domain: args.cluster_domain,
+            resolve: args
+                .resolve
+                .into_iter()
+                .map(|(host, ip)| (host, SocketAddr::new(ip, 0)))
+                .collect(),
+        },
     };
     controller::run(client, settings).await?;
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,8 @@ use kube::Client;
 use tracing::Instrument;
 
 use super::Error;
-use super::target::{self, Target};
+use super::target::Target;
+use super::warm_up::WarmUps;
 use crate::actuate::Port;
 
 /// One SLO's target, as a port for one pass.
@@ -18,6 +19,8 @@ pub struct ClusterPort<'a> {
     pub target: &'a Target,
     /// The pool size read at the start of the pass.
     pub pool: Option<u32>,
+    /// Where warm-ups wait: a pass only enqueues one.
+    pub warm_ups: &'a WarmUps,
 }
 
 impl Port for ClusterPort<'_> {
@@ -44,8 +47,7 @@ impl Port for ClusterPort<'_> {
     }
 
     async fn warm_up(&mut self) -> Result<(), Error> {
-        target::warm_up(self.client, self.slo)
-            .instrument(tracing::info_span!("act", knob = "cache_warm_up"))
-            .await
+        let _span = tracing::info_span!("act", knob = "cache_warm_up").entered();
+        self.warm_ups.enqueue(self.slo)
     }
 }

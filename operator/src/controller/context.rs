@@ -69,6 +69,8 @@ pub struct Memory {
     pub decided: Option<(Instant, u64)>,
     /// The spec generation whose alert rules were applied.
     pub rules_applied: Option<i64>,
+    /// Why the alert rules were refused, while they are.
+    pub rules_refused: Option<String>,
 }
 
 /// Every SLO's memory.
@@ -112,6 +114,8 @@ pub struct Context {
     /// Every HorizontalPodAutoscaler, to find the one scaling a target.
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub dashboard_url: Option<String>,
+    /// The background queue of cache warm-ups.
+    pub warm_ups: super::warm_up::WarmUps,
 }
 
 impl Context {

@@ -14,8 +14,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("warm-up {url}: {reason}")]
-    WarmUp { url: String, reason: String },
+    #[error("warm-up from {target}: {reason}")]
+    WarmUp { target: String, reason: String },
+    /// An object Governor may not write: it did not opt in, or another field
+    /// manager owns the field.
+    #[error("{object}: {reason}")]
+    NotManaged { object: String, reason: String },
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
     #[error("alert rules: {0}")]
@@ -37,6 +41,7 @@ impl Error {
             Error::TargetMissing(_) => "target_missing",
             Error::Api { .. } => "api",
             Error::WarmUp { .. } => "warm_up",
+            Error::NotManaged { .. } => "not_managed",
             Error::InvalidSpec(_) => "invalid_spec",
             Error::Rules(_) => "rules",
         }
@@ -46,7 +51,7 @@ impl Error {
     /// failure backs off briefly.
     pub fn requeue(&self) -> Duration {
         match self {
-            Error::InvalidSpec(_) => Duration::from_secs(60),
+            Error::InvalidSpec(_) | Error::NotManaged { .. } => Duration::from_secs(60),
             // Deployments and StatefulSets are watched: their creation triggers a
             // pass sooner. Other kinds are looked for again after this.
             Error::TargetMissing(_) => Duration::from_secs(30),

@@ -13,12 +13,13 @@ pub mod observer;
 pub mod run;
 pub mod status;
 pub mod target;
+pub mod warm_up;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor_crds::ServiceLevelObjective;
-use governor_crds::conditions::{FALSE, event, kind};
+use governor_crds::conditions::{FALSE, event, kind, reason};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::Instrument;
@@ -84,12 +85,16 @@ async fn reconcile(slo: Arc<ServiceLevelObjective>, ctx: Arc<Context>) -> Result
 /// One pass over one SLO.
 async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Error> {
     validate(ctx, slo).await?;
-    apply_rules(ctx, slo).await?;
+    apply_rules(ctx, slo).await;
     let read = read_target(ctx, slo)
         .instrument(tracing::info_span!("read_target"))
         .await;
     let found = match read {
         Err(Error::TargetMissing(what)) => return target_missing(ctx, slo, what).await,
+        Err(e @ Error::NotManaged { .. }) => {
+            let kinds = [kind::TARGET_FOUND, kind::READY];
+            return refuse(ctx, slo, &kinds, reason::NOT_MANAGED, event::NOT_MANAGED, e).await;
+        }
         other => other?,
     };
     events::hpa_conflict(ctx, slo, &found.reach).await;
@@ -114,38 +119,50 @@ async fn validate(ctx: &Context, slo: &ServiceLevelObjective) -> Result<(), Erro
     Err(Error::InvalidSpec(text))
 }
 
-/// Applies the SLO's burn-rate rules once per spec generation.
-async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) -> Result<(), Error> {
+/// Applies the SLO's burn-rate rules once per spec generation. A refusal is
+/// the `AlertRules` condition and an Event (once per cause); actuation goes on,
+/// and the rules are tried again on the next pass.
+async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
     let generation = slo.metadata.generation.unwrap_or(0);
     if ctx.memories.with(slo, |m| m.rules_applied) == Some(generation) {
-        return Ok(());
+        return;
     }
     let opts = crate::rules::Options {
         dashboard_url: ctx.dashboard_url.clone(),
         default_runbook_url: None,
     };
-    match crate::rules::generate(slo, &opts, &crate::rules::Unchecked) {
+    let refused = match crate::rules::generate(slo, &opts, &crate::rules::Unchecked) {
         Ok(generated) => {
-            crate::rules::apply(
-                &ctx.client,
-                slo,
-                generated.group.as_ref(),
-                ctx.prometheus_operator,
-            )
-            .await?;
+            let group = generated.group.as_ref();
+            match crate::rules::apply(&ctx.client, slo, group, ctx.prometheus_operator).await {
+                Ok(_) => None,
+                Err(e) => Some((Error::Rules(e).to_string(), false)),
+            }
         }
-        Err(problems) => {
-            let text = problems
+        Err(problems) => Some((
+            problems
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join("; ");
-            events::warning(ctx, slo, event::ALERT_RULES_REFUSED, text).await;
+                .join("; "),
+            true,
+        )),
+    };
+    let announce = ctx.memories.with(slo, |m| {
+        let new = refused.as_ref().map(|(why, _)| why) != m.rules_refused.as_ref();
+        m.rules_refused = refused.as_ref().map(|(why, _)| why.clone());
+        // A spec the generator refuses waits for a new generation; a failed
+        // apply is tried again.
+        if refused.as_ref().is_none_or(|(_, final_)| *final_) {
+            m.rules_applied = Some(generation);
         }
+        new
+    });
+    if let Some((why, _)) = refused
+        && announce
+    {
+        events::warning(ctx, slo, event::ALERT_RULES_REFUSED, why).await;
     }
-    ctx.memories
-        .with(slo, |m| m.rules_applied = Some(generation));
-    Ok(())
 }
 
 /// Reads the target: its replicas, pool size, and the HPA that scales it.
@@ -179,11 +196,43 @@ async fn target_missing(
     what: String,
 ) -> Result<Action, Error> {
     let e = Error::TargetMissing(what);
+    let kinds = [kind::TARGET_FOUND, kind::READY];
+    refuse(
+        ctx,
+        slo,
+        &kinds,
+        reason::TARGET_MISSING,
+        event::TARGET_MISSING,
+        e,
+    )
+    .await
+}
+
+/// Says why a pass stopped, in the `kinds` conditions and (once, when it
+/// appears) an Event; keeps the rest of the status, and returns the error.
+async fn refuse(
+    ctx: &Context,
+    slo: &ServiceLevelObjective,
+    kinds: &[&str],
+    why: &str,
+    event_reason: &str,
+    e: Error,
+) -> Result<Action, Error> {
     let prev = slo.status.as_ref();
-    if status::condition(prev, kind::TARGET_FOUND).map(|c| c.status.as_str()) != Some(FALSE) {
-        events::warning(ctx, slo, event::TARGET_MISSING, e.to_string()).await;
+    let message = e.to_string();
+    let already = status::condition(prev, kinds[0])
+        .is_some_and(|c| c.status == FALSE && c.reason == why && c.message == message);
+    if !already {
+        events::warning(ctx, slo, event_reason, message.clone()).await;
     }
-    let status = report::target_missing(prev, slo.metadata.generation, &e.to_string(), ctx.time());
+    let status = report::refused(
+        prev,
+        slo.metadata.generation,
+        kinds,
+        why,
+        &message,
+        ctx.time(),
+    );
     status::write(ctx, slo, status).await?;
     Err(e)
 }
@@ -230,6 +279,7 @@ async fn act(
         namespace: &namespace,
         target: &found.target,
         pool: found.current.pool_size,
+        warm_ups: &ctx.warm_ups,
     };
     match actuate::apply(&mut port, Request::from_plan(plan)).await {
         Ok(applied) => {
@@ -249,8 +299,22 @@ async fn act(
                 knob: failed.knob.as_str().into(),
             };
             ctx.metrics.actuation_errors.get_or_create(&labels).inc();
-            events::warning(ctx, slo, event::ACTUATION_FAILED, failed.to_string()).await;
-            Err(failed.error)
+            if let Error::NotManaged { .. } = failed.error {
+                let kinds = [kind::READY];
+                refuse(
+                    ctx,
+                    slo,
+                    &kinds,
+                    reason::NOT_MANAGED,
+                    event::NOT_MANAGED,
+                    failed.error,
+                )
+                .await
+                .map(|_| ())
+            } else {
+                events::warning(ctx, slo, event::ACTUATION_FAILED, failed.to_string()).await;
+                Err(failed.error)
+            }
         }
     }
 }
@@ -272,6 +336,7 @@ async fn report(
         current: found.current,
         error_budget_remaining: prev.and_then(|s| s.error_budget_remaining),
         target: found.reach.clone(),
+        rules_refused: ctx.memories.with(slo, |m| m.rules_refused.clone()),
         now: ctx.time(),
     };
     let new = report::new_decisions(prev.map_or(&[][..], |s| &s.decisions[..]), &pass);

@@ -35,6 +35,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Dashboard base URL, linked from generated alerts.
     pub dashboard_url: Option<String>,
+    /// How cache warm-ups run.
+    pub warm_up: super::warm_up::Settings,
 }
 
 /// Watches every HorizontalPodAutoscaler into a store (driveHpa looks there).
@@ -130,6 +132,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
     let prometheus_operator = crate::rules::has_prometheus_rule(&client)
         .await
         .map_err(|e| Error::kube("discovering monitoring.coreos.com", e))?;
+    let (warm_ups, warm_up_queue) = super::warm_up::WarmUps::new(settings.warm_up.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         leader: leader.clone(),
@@ -140,7 +143,9 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         prometheus_operator,
         hpas: hpa_store(&client).await,
         dashboard_url: settings.dashboard_url.clone(),
+        warm_ups,
     });
+    let _warm_ups = super::warm_up::spawn(ctx.clone(), warm_up_queue);
     serve_metrics(ctx.clone(), settings.metrics_listen).await?;
     let _lease = leader.spawn(ctx.metrics.leader.clone());
 

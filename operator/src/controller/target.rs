@@ -1,18 +1,15 @@
 //! The actuation port over the Kubernetes API: replicas through the target's
 //! scale subresource, the pool size through server-side apply of one ConfigMap
-//! key (and optionally a pod-template annotation), cache warming through a Job
-//! owned by the SLO or HTTP requests.
+//! key (and optionally a pod-template annotation). Governor writes only objects
+//! that opt in with the `governor.dev/managed: "true"` annotation, and never
+//! takes a field another manager owns.
 
-use std::time::Duration;
-
-use governor_crds::{HttpMethod, ServiceLevelObjective, ServiceLevelObjectiveSpec as Spec};
+use governor_crds::ServiceLevelObjectiveSpec as Spec;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{
-    ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
-use kube::{Api, Client, Resource, ResourceExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
 
 use super::{Error, MANAGER};
 use crate::report::Reach;
@@ -22,6 +19,43 @@ use governor_crds::conditions::reason;
 pub const SLO_LABEL: &str = "governor.dev/slo";
 /// Pod-template annotation carrying the pool size, when `rollPods` is set.
 pub const POOL_ANNOTATION: &str = "governor.dev/pool-size";
+/// The annotation by which an object Governor did not create lets it write
+/// (the target, the pool ConfigMap) or instantiate it (a warm-up CronJob).
+/// Whoever may set it may edit the object, so Governor acts with no more than
+/// that person's rights.
+pub const MANAGED_ANNOTATION: &str = "governor.dev/managed";
+
+/// Whether an object opted in to Governor's writes.
+pub fn opted_in(meta: &ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(MANAGED_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// Why Governor will not write `what`: it did not opt in.
+fn not_opted_in(what: &str) -> Error {
+    Error::NotManaged {
+        object: what.to_string(),
+        reason: format!(
+            "not annotated {MANAGED_ANNOTATION}: \"true\"; Governor writes only objects that opt in"
+        ),
+    }
+}
+
+/// A write refused because another field manager owns the field.
+fn conflict(what: &str, source: kube::Error) -> Error {
+    match source {
+        kube::Error::Api(s) if s.code == 409 => Error::NotManaged {
+            object: what.to_string(),
+            reason: format!(
+                "another field manager owns the field Governor would write ({})",
+                s.message
+            ),
+        },
+        e => Error::api(format!("writing {what}"), e),
+    }
+}
 
 /// The workload an SLO tunes.
 pub struct Target {
@@ -141,7 +175,14 @@ impl Target {
     }
 
     /// Replicas the workload asks for, from its scale subresource.
+    /// Refuses a target that did not opt in.
     pub async fn replicas(&self) -> Result<u32, Error> {
+        match self.api.get_opt(&self.name).await {
+            Ok(Some(object)) if opted_in(&object.metadata) => {}
+            Ok(Some(_)) => return Err(not_opted_in(&self.describe)),
+            Ok(None) => return Err(Error::TargetMissing(self.describe.clone())),
+            Err(e) => return Err(Error::api(format!("reading {}", self.describe), e)),
+        }
         match self.api.get_scale(&self.name).await {
             Ok(scale) => Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32),
             Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -229,24 +270,34 @@ impl Target {
             return Ok(());
         };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let what = format!("ConfigMap {namespace}/{}", pool.config_map.name);
+        match api.get_opt(&pool.config_map.name).await {
+            Ok(Some(cm)) if opted_in(&cm.metadata) => {}
+            Ok(Some(_)) => return Err(not_opted_in(&what)),
+            Ok(None) => {
+                return Err(Error::NotManaged {
+                    object: what,
+                    reason: format!(
+                        "not found: create it, annotated {MANAGED_ANNOTATION}: \"true\", for Governor to write the pool size in it"
+                    ),
+                });
+            }
+            Err(e) => return Err(Error::api(format!("reading {what}"), e)),
+        }
         let patch = serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": { "name": pool.config_map.name },
             "data": { pool.config_map.key.clone(): size.to_string() },
         });
+        // No force: a key another manager owns stays theirs.
         api.patch(
             &pool.config_map.name,
-            &PatchParams::apply(MANAGER).force(),
+            &PatchParams::apply(MANAGER),
             &Patch::Apply(&patch),
         )
         .await
-        .map_err(|e| {
-            Error::api(
-                format!("writing ConfigMap {namespace}/{}", pool.config_map.name),
-                e,
-            )
-        })?;
+        .map_err(|e| conflict(&what, e))?;
         if pool.roll_pods {
             let patch = serde_json::json!({
                 "spec": { "template": { "metadata": { "annotations": { POOL_ANNOTATION: size.to_string() } } } }
@@ -267,89 +318,4 @@ impl Target {
         }
         Ok(())
     }
-}
-
-fn job_running(job: &Job) -> bool {
-    let status = job.status.clone().unwrap_or_default();
-    let finished = status
-        .conditions
-        .unwrap_or_default()
-        .iter()
-        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
-    !finished
-}
-
-/// Warms the cache as the SLO says: a Job from its template (owned by the SLO,
-/// with a TTL; never a second while one runs) or HTTP requests.
-pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(), Error> {
-    let Some(action) = slo.spec.cache.as_ref().and_then(|c| c.warm_up.as_ref()) else {
-        return Ok(());
-    };
-    let namespace = slo.namespace().unwrap_or_default();
-    let name = slo.name_any();
-    if let Some(job) = &action.job {
-        let api: Api<Job> = Api::namespaced(client.clone(), &namespace);
-        let existing = api
-            .list(&ListParams::default().labels(&format!("{SLO_LABEL}={name}")))
-            .await
-            .map_err(|e| Error::api("listing warm-up Jobs", e))?;
-        if existing.items.iter().any(job_running) {
-            return Ok(());
-        }
-        let mut meta = job.template.metadata.clone().unwrap_or_default();
-        meta.name = None;
-        meta.generate_name = Some(format!(
-            "{}-warm-",
-            name.chars().take(50).collect::<String>()
-        ));
-        meta.namespace = Some(namespace.clone());
-        meta.labels
-            .get_or_insert_with(Default::default)
-            .insert(SLO_LABEL.into(), name.clone());
-        meta.owner_references = slo.controller_owner_ref(&()).map(|r| vec![r]);
-        let mut spec = job.template.spec.clone().unwrap_or_default();
-        spec.ttl_seconds_after_finished = Some(job.ttl_seconds_after_finished);
-        let new = Job {
-            metadata: meta,
-            spec: Some(spec),
-            status: None,
-        };
-        api.create(&PostParams::default(), &new)
-            .await
-            .map_err(|e| Error::api("creating the warm-up Job", e))?;
-        return Ok(());
-    }
-    if let Some(http) = &action.http {
-        let client = reqwest::Client::builder()
-            .timeout(http.timeout.std().max(Duration::from_millis(100)))
-            .build()
-            .map_err(|e| Error::WarmUp {
-                url: http.url.clone(),
-                reason: format!("HTTP client: {e}"),
-            })?;
-        for route in &http.routes {
-            let url = format!("{}{route}", http.url.trim_end_matches('/'));
-            let request = match http.method {
-                HttpMethod::GET => client.get(&url),
-                HttpMethod::HEAD => client.head(&url),
-                HttpMethod::POST => client.post(&url),
-            };
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    return Err(Error::WarmUp {
-                        url,
-                        reason: format!("HTTP {}", r.status()),
-                    });
-                }
-                Err(e) => {
-                    return Err(Error::WarmUp {
-                        url,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use governor_crds::ServiceLevelObjective;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 
 use super::{RuleFile, RuleGroup, to_yaml};
@@ -73,6 +74,10 @@ pub enum ApplyError {
     },
     #[error("{0}")]
     Yaml(String),
+    /// An object of that name exists and is not this SLO's: Governor never
+    /// takes over an object it did not create.
+    #[error("{kind} {object} exists and is not owned by this SLO; rename or remove it")]
+    NotOurs { kind: &'static str, object: String },
 }
 
 /// Where an SLO's rules went when applied to a cluster.
@@ -134,27 +139,38 @@ pub async fn apply(
             .ok_or(ApplyError::Incomplete("name"))?
     );
     let object = format!("{namespace}/{name}");
-    let params = PatchParams::apply("governor").force();
+    // No force: a field another manager owns stays theirs (a conflict is an error).
+    let params = PatchParams::apply("governor");
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let rules_api: Option<Api<DynamicObject>> = prometheus_operator
         .then(|| Api::namespaced_with(client.clone(), &namespace, &prometheus_rule_resource()));
     let Some(group) = group else {
-        remove_config_map(&config_maps, &name, &object).await?;
+        remove_config_map(slo, &config_maps, &name, &object).await?;
         if let Some(api) = &rules_api {
-            remove_prometheus_rule(api, &name, &object).await?;
+            remove_prometheus_rule(slo, api, &name, &object).await?;
         }
         return Ok(Applied::Nothing);
     };
     match rules_api {
         Some(api) => {
+            let existing = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_error("reading PrometheusRule", &object, e))?;
+            ensure_ours(slo, existing.map(|o| o.metadata), "PrometheusRule", &object)?;
             let rule = prometheus_rule(slo, group);
             api.patch(&name, &params, &Patch::Apply(&rule))
                 .await
                 .map_err(|e| api_error("applying PrometheusRule", &object, e))?;
-            remove_config_map(&config_maps, &name, &object).await?;
+            remove_config_map(slo, &config_maps, &name, &object).await?;
             Ok(Applied::PrometheusRule(name.clone()))
         }
         None => {
+            let existing = config_maps
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_error("reading ConfigMap", &object, e))?;
+            ensure_ours(slo, existing.map(|o| o.metadata), "ConfigMap", &object)?;
             let map = config_map(slo, group).map_err(ApplyError::Yaml)?;
             config_maps
                 .patch(&name, &params, &Patch::Apply(&map))
@@ -165,41 +181,67 @@ pub async fn apply(
     }
 }
 
-/// Deletes the ConfigMap `name`, only if Governor created it.
+/// Whether `meta` names this SLO as its owner.
+fn owned_by(slo: &ServiceLevelObjective, meta: &ObjectMeta) -> bool {
+    slo.metadata.uid.as_ref().is_some_and(|uid| {
+        meta.owner_references
+            .iter()
+            .flatten()
+            .any(|r| &r.uid == uid && r.kind == "ServiceLevelObjective")
+    })
+}
+
+/// Refuses an existing object that this SLO does not own.
+fn ensure_ours(
+    slo: &ServiceLevelObjective,
+    existing: Option<ObjectMeta>,
+    kind: &'static str,
+    object: &str,
+) -> Result<(), ApplyError> {
+    match existing {
+        Some(meta) if !owned_by(slo, &meta) => Err(ApplyError::NotOurs {
+            kind,
+            object: object.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the ConfigMap `name`, only if this SLO owns it.
 async fn remove_config_map(
+    slo: &ServiceLevelObjective,
     config_maps: &Api<ConfigMap>,
     name: &str,
     object: &str,
 ) -> Result<(), ApplyError> {
     match config_maps.get_opt(name).await {
-        Ok(Some(cm))
-            if cm
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-                .is_some_and(|v| v == "governor") =>
-        {
-            config_maps
-                .delete(name, &DeleteParams::default())
-                .await
-                .map(|_| ())
-                .map_err(|e| api_error("deleting ConfigMap", object, e))
-        }
+        Ok(Some(cm)) if owned_by(slo, &cm.metadata) => config_maps
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("deleting ConfigMap", object, e)),
         Ok(_) => Ok(()),
         Err(e) => Err(api_error("reading ConfigMap", object, e)),
     }
 }
 
-/// Deletes the PrometheusRule `name`; one already gone is fine.
+/// Deletes the PrometheusRule `name`, only if this SLO owns it.
 async fn remove_prometheus_rule(
+    slo: &ServiceLevelObjective,
     api: &Api<DynamicObject>,
     name: &str,
     object: &str,
 ) -> Result<(), ApplyError> {
-    match api.delete(name, &DeleteParams::default()).await {
+    match api.get_opt(name).await {
+        Ok(Some(rule)) if owned_by(slo, &rule.metadata) => api
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(|_| ())
+            .or_else(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => Ok(()),
+                e => Err(api_error("deleting PrometheusRule", object, e)),
+            }),
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(api_error("deleting PrometheusRule", object, e)),
+        Err(e) => Err(api_error("reading PrometheusRule", object, e)),
     }
 }

@@ -312,6 +312,7 @@ impl Demo {
                 reason: governor_crds::conditions::reason::SCALE_SUBRESOURCE,
                 message: format!("simulated service {name}"),
             },
+            rules_refused: None,
             now: time(now),
         };
         let prev_log = s.slo.status.as_ref().map_or(&[][..], |p| &p.decisions[..]);

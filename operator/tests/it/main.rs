@@ -19,5 +19,6 @@ mod rules;
 mod rules_cluster;
 mod signals;
 mod simulate;
+mod tenancy;
 mod traces;
 mod validate_cli;

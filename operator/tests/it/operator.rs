@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use governor_crds::ServiceLevelObjective;
 use governor_tests::{Prometheus, repo_root, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -120,12 +120,25 @@ async fn the_operator_keeps_the_audit_inside_its_slo_on_a_real_cluster() {
             .patch(name, &params, &Patch::Apply(deployment(name, 2)))
             .await
             .unwrap();
-        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("{name}-db")}, "data": {"pool_size": "50"}});
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("{name}-db"), "annotations": {"governor.dev/managed": "true"}},
+            "data": {"pool_size": "50"}});
         config_maps
             .patch(&format!("{name}-db"), &params, &Patch::Apply(cm))
             .await
             .unwrap();
     }
+    // The warm-up CronJob of examples/api.yaml, as its README shows it.
+    let cron = serde_json::json!({"apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "roadtrip-api-cache-warmer", "annotations": {"governor.dev/managed": "true"}},
+        "spec": {"schedule": "@yearly", "suspend": true, "jobTemplate": {"spec": {"backoffLimit": 1,
+            "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "warm", "image": "ghcr.io/roadtrip/cache-warmer:1.4.0"}]}}}}}});
+    let cron_jobs: Api<CronJob> = Api::namespaced(cp.client.clone(), &ns.name);
+    cron_jobs
+        .patch("roadtrip-api-cache-warmer", &params, &Patch::Apply(cron))
+        .await
+        .unwrap();
     let slos: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);
     let api_slo = slo("api.yaml", |_| {});
     let stories_slo = slo("stories.yaml", |v| {
@@ -206,6 +219,14 @@ async fn the_operator_keeps_the_audit_inside_its_slo_on_a_real_cluster() {
     assert_eq!(warm.items.len(), 1, "{} warm-up Jobs", warm.items.len());
     let owner = &warm.items[0].metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(owner.kind, "ServiceLevelObjective");
+    // Made from the CronJob's jobTemplate, as `kubectl create job --from` does.
+    let made = warm.items[0].spec.as_ref().unwrap();
+    assert_eq!(made.backoff_limit, Some(1));
+    let containers = &made.template.spec.as_ref().unwrap().containers;
+    assert_eq!(
+        containers[0].image.as_deref(),
+        Some("ghcr.io/roadtrip/cache-warmer:1.4.0")
+    );
 
     // Status and Events.
     let api_now = slos.get("roadtrip-api").await.unwrap();

@@ -155,4 +155,36 @@ async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo
             .unwrap()
             .is_none()
     );
+
+    // A PrometheusRule of that name that is not the SLO's is never taken over,
+    // and never removed.
+    let mut foreign = serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+        "metadata": {"name": "roadtrip-api-slo-rules", "namespace": ns.name},
+        "spec": {"groups": [{"name": "someone-elses", "rules": []}]},
+    });
+    let foreign_rule: DynamicObject = serde_json::from_value(foreign.take()).unwrap();
+    rules
+        .create(&PostParams::default(), &foreign_rule)
+        .await
+        .unwrap();
+    for alerting in [true, false] {
+        let mut on = v.clone();
+        on["spec"]["alerting"]["enabled"] = alerting.into();
+        slos.patch("roadtrip-api", &params, &Patch::Apply(&on))
+            .await
+            .unwrap();
+        let (code, out, err) = apply_rules(&kubeconfig, &ns.name);
+        let kept = rules.get("roadtrip-api-slo-rules").await.unwrap();
+        assert_eq!(kept.data["spec"]["groups"][0]["name"], "someone-elses");
+        assert!(kept.metadata.owner_references.is_none());
+        if alerting {
+            assert_eq!(code, 1, "{out}{err}");
+            assert!(
+                err.contains("PrometheusRule")
+                    && err.contains("exists and is not owned by this SLO"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -62,10 +62,11 @@ pub async fn apply_all(client: &Client, namespace: &str, objects: &[serde_json::
     }
 }
 
+/// A Deployment that opts in to Governor's writes.
 pub fn deployment(name: &str, replicas: i32) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "annotations": {"governor.dev/managed": "true"}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
