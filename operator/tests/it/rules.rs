@@ -306,6 +306,37 @@ fn hostile_names_stay_inside_their_labels_and_annotations() {
     }
 }
 
+#[test]
+fn template_actions_in_alert_labels_stay_literal_even_past_validation() {
+    // Validation refuses `{{` in alert label values; an SLO that skipped it
+    // still cannot put a template in a label Prometheus would expand.
+    let mut hostile = slo(CHECKOUT);
+    hostile
+        .spec
+        .alerting
+        .labels
+        .insert("team".into(), "{{ if }}{{ query \"up\" }}".into());
+    assert!(!hostile.spec.validate().is_empty());
+    let generated = rules::generate(&hostile, &Options::default(), &Unchecked).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.rules.yaml");
+    std::fs::write(&path, rules::to_yaml(&rule_file(&generated)).unwrap()).unwrap();
+    let (ok, out) = promtool(&["check", "rules", path.to_str().unwrap()], dir.path());
+    assert!(ok, "{out}");
+    for rule in generated
+        .group
+        .unwrap()
+        .rules
+        .iter()
+        .filter(|r| r.alert.is_some())
+    {
+        assert_eq!(
+            rule.labels["team"],
+            "{{ \"{{\" }} if }}{{ \"{{\" }} query \"up\" }}"
+        );
+    }
+}
+
 /// flash-crowd's load steps from 100 to 500 rps at this simulated second.
 const LOAD_STEP: f64 = 600.0;
 const SPEED: f64 = 10.0;
