@@ -290,7 +290,10 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
     if let Some(job) = &action.job {
         let api: Api<Job> = Api::namespaced(client.clone(), &namespace);
         let existing = api
-            .list(&ListParams::default().labels(&format!("{SLO_LABEL}={name}")))
+            .list(&ListParams::default().labels(&format!(
+                "{SLO_LABEL}={}",
+                governor_crds::label_value(&name)
+            )))
             .await
             .map_err(|e| Error::api("listing warm-up Jobs", e))?;
         if existing.items.iter().any(job_running) {
@@ -305,7 +308,7 @@ pub async fn warm_up(client: &Client, slo: &ServiceLevelObjective) -> Result<(),
         meta.namespace = Some(namespace.clone());
         meta.labels
             .get_or_insert_with(Default::default)
-            .insert(SLO_LABEL.into(), name.clone());
+            .insert(SLO_LABEL.into(), governor_crds::label_value(&name));
         meta.owner_references = slo.controller_owner_ref(&()).map(|r| vec![r]);
         let mut spec = job.template.spec.clone().unwrap_or_default();
         spec.ttl_seconds_after_finished = Some(job.ttl_seconds_after_finished);

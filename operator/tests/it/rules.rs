@@ -337,6 +337,45 @@ fn template_actions_in_alert_labels_stay_literal_even_past_validation() {
     }
 }
 
+#[test]
+fn the_longest_slo_name_gives_valid_object_names_and_labels() {
+    let long = format!("checkout-{}", "a".repeat(244));
+    assert_eq!(long.len(), 253);
+    let mut text = CHECKOUT.replace(
+        "name: checkout, namespace",
+        &format!("name: {long}, namespace"),
+    );
+    text.push('\n');
+    let slo = slo(&text);
+    let group = rules::generate(&slo, &Options::default(), &Unchecked)
+        .unwrap()
+        .group
+        .unwrap();
+    let name = rules::rules_object_name(&long);
+    assert!(name.len() <= 253 && name.ends_with("-slo-rules"), "{name}");
+    for object in [
+        rules::prometheus_rule(&slo, &group),
+        rules::config_map(&slo, &group).unwrap(),
+    ] {
+        let meta = &object["metadata"];
+        assert_eq!(meta["name"], name.as_str());
+        let label = meta["labels"]["governor.dev/slo"].as_str().unwrap();
+        assert_eq!(label, governor_crds::label_value(&long));
+        assert!(governor_crds::names::is_label_value(label), "{label}");
+        assert!(
+            label.len() <= 63 && label.starts_with("checkout-aaa"),
+            "{label}"
+        );
+        if let Some(data) = object.get("data") {
+            let key = data.as_object().unwrap().keys().next().unwrap();
+            assert!(key.len() <= 253 && key.ends_with(".rules.yaml"), "{key}");
+        }
+    }
+    // A short name is kept as it is.
+    assert_eq!(rules::rules_object_name("checkout"), "checkout-slo-rules");
+    assert_eq!(governor_crds::label_value("checkout"), "checkout");
+}
+
 /// flash-crowd's load steps from 100 to 500 rps at this simulated second.
 const LOAD_STEP: f64 = 600.0;
 const SPEED: f64 = 10.0;
