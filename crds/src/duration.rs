@@ -79,11 +79,14 @@ fn parse(input: &str, long_units: bool) -> Result<StdDuration, DurationError> {
         let overflow = || DurationError::Overflow(input.to_string());
         let int: u128 = int.parse().map_err(|_| overflow())?;
         let mut part = int.checked_mul(per).ok_or_else(overflow)?;
-        // Fractions: at most nine digits matter at nanosecond precision.
+        // Fractions: at most nine digits matter at nanosecond precision. Every
+        // step is checked: a huge integer part plus its fraction must not wrap.
         let mut scale = per;
         for digit in frac.chars().take(18) {
             scale /= 10;
-            part += u128::from(digit.to_digit(10).ok_or_else(malformed)?) * scale;
+            let digit = u128::from(digit.to_digit(10).ok_or_else(malformed)?);
+            let add = digit.checked_mul(scale).ok_or_else(overflow)?;
+            part = part.checked_add(add).ok_or_else(overflow)?;
         }
         total = total.checked_add(part).ok_or_else(overflow)?;
         rest = tail;
@@ -275,6 +278,34 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_cannot_wrap_a_huge_value() {
+        for huge in [
+            "562636188692027882710606.9999w",
+            "562636188692027882710606w",
+            "340282366920938463463374607431768211455ns",
+            "340282366920938463463374607431768211455.9ns",
+            "18446744073709551616s",
+            "18446744073709551615.5s1h",
+        ] {
+            assert!(
+                matches!(huge.parse::<Duration>(), Err(DurationError::Overflow(_))),
+                "{huge:?} should be refused as too large, got {:?}",
+                huge.parse::<Duration>()
+            );
+        }
+        assert_eq!(
+            "562636188692027882710606.9999w"
+                .parse::<Duration>()
+                .unwrap_err()
+                .to_string(),
+            "invalid duration \"562636188692027882710606.9999w\": too large"
+        );
+        // The largest value that fits still parses.
+        let max = format!("{}s", u64::MAX);
+        assert_eq!(max.parse::<Duration>().unwrap().0.as_secs(), u64::MAX);
+    }
+
+    #[test]
     fn formats_round_trip() {
         for s in [
             "100ms", "1.5ms", "450ms", "1m30s", "30d", "15s", "1h", "14d",
@@ -290,6 +321,30 @@ mod tests {
         fn never_panics(s in "\\PC{0,40}") {
             let _ = s.parse::<Duration>();
             let _ = s.parse::<Latency>();
+        }
+
+        #[test]
+        fn never_panics_on_huge_numbers(
+            int in "[0-9]{1,45}",
+            frac in proptest::option::of("[0-9]{1,25}"),
+            unit in proptest::sample::select(vec!["ns", "us", "ms", "s", "m", "h", "d", "w"]),
+            more in proptest::option::of("[0-9]{1,30}(\\.[0-9]{1,5})?(s|h|w)"),
+        ) {
+            let text = match &frac {
+                Some(f) => format!("{int}.{f}{unit}"),
+                None => format!("{int}{unit}"),
+            };
+            let text = format!("{text}{}", more.unwrap_or_default());
+            let _ = text.parse::<Latency>();
+            if let Ok(d) = text.parse::<Duration>() {
+                // Never less than the integer part it read: nothing wrapped.
+                let floor = int
+                    .parse::<u128>()
+                    .unwrap()
+                    .checked_mul(unit_nanos(unit).unwrap())
+                    .unwrap();
+                proptest::prop_assert!(d.0.as_nanos() >= floor, "{text} read as {d:?}");
+            }
         }
 
         #[test]

@@ -4,6 +4,7 @@
 pub mod conditions;
 pub mod duration;
 pub mod manifest;
+pub mod names;
 pub mod promql;
 pub mod quantile;
 mod schema;
@@ -11,6 +12,7 @@ pub mod v1alpha1;
 pub mod validate;
 
 pub use duration::{Duration, Latency};
+pub use names::{derived_name, label_value};
 pub use quantile::Quantile;
 pub use v1alpha1::*;
 pub use validate::Problem;

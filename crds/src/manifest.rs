@@ -23,8 +23,10 @@ pub struct Document {
     pub result: Result<ServiceLevelObjective, Vec<Problem>>,
 }
 
-/// Parses every document in `text`; empty documents are skipped.
+/// Parses every document in `text`; empty documents are skipped. A UTF-8 byte
+/// order mark at the start (as some Windows editors write) is ignored.
 pub fn parse_documents(text: &str) -> Vec<Document> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.len() > MAX_MANIFEST_BYTES {
         return vec![Document {
             index: 1,
@@ -220,6 +222,29 @@ spec:
         assert!(parse_documents("{{{{ not yaml").remove(0).result.is_err());
         assert!(parse_documents("- a\n- b\n").remove(0).result.is_err());
         assert!(parse_documents("").is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        for text in [
+            format!("\u{feff}{MINIMAL}"),
+            format!("\u{feff}---\n{MINIMAL}"),
+            format!(
+                "\u{feff}{MINIMAL}---\n{}",
+                MINIMAL.replace("name: api,", "name: b,")
+            ),
+        ] {
+            let docs = parse_documents(&text);
+            assert!(!docs.is_empty());
+            for doc in &docs {
+                assert!(doc.result.is_ok(), "{:?}", doc.result);
+            }
+            assert_eq!(docs[0].object, "roadtrip/api");
+        }
+        assert_eq!(
+            parse_documents(&format!("\u{feff}{MINIMAL}---\n{MINIMAL}")).len(),
+            2
+        );
     }
 
     #[test]

@@ -254,8 +254,12 @@ pub struct PrometheusIndicators {
 
     /// Extra equality matchers added to every query, e.g. `http_route: /api/stories`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = {"type": "string", "maxLength": MAX_MATCHER_VALUE}
+    ))]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128)").message("label names must be at most 128 characters"))]
     pub labels: BTreeMap<String, String>,
 
     /// Request latency histogram.
@@ -816,6 +820,13 @@ fn default_http_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
+/// Longest value of an `alerting.labels` entry.
+pub const MAX_ALERT_LABEL_VALUE: usize = 256;
+/// Longest value of an `indicators.prometheus.labels` matcher.
+pub const MAX_MATCHER_VALUE: usize = 1024;
+/// Longest `alerting.runbookUrl`.
+pub const MAX_URL: usize = 2048;
+
 /// Burn-rate alerting on the error budget.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -829,10 +840,17 @@ pub struct Alerting {
     /// Ticket tier: 3x burn over 1d and 2h, 1x over 3d and 6h (for a 30d window).
     #[serde(default = "default_true")]
     pub ticket: bool,
-    /// Labels added to every alert, e.g. `team: roadtrip`.
+    /// Labels added to every alert, e.g. `team: roadtrip`. Values are literal
+    /// text: `{{` and `}}` are refused, since Prometheus would expand them as a
+    /// template when the alert fires.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = {"type": "string", "maxLength": MAX_ALERT_LABEL_VALUE}
+    ))]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128)").message("label names must be at most 128 characters"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))").message("label values must not contain {{ or }} (Prometheus would run them as a template)"))]
     pub labels: BTreeMap<String, String>,
     /// Below this request rate (requests per second) no alert fires: too little
     /// traffic to tell a burn from noise.
@@ -843,8 +861,12 @@ pub struct Alerting {
     /// for the ratio SLI instead of refusing.
     #[serde(default)]
     pub allow_nearest_bucket: bool,
-    /// Runbook linked from every alert.
+    /// Runbook linked from every alert: an http:// or https:// URL, without `{{`
+    /// or `}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
+    #[x_kube(validation = Rule::new("!self.contains('{{') && !self.contains('}}')").message("must not contain {{ or }} (Prometheus would run them as a template)"))]
     pub runbook_url: Option<String>,
 }
 
@@ -917,6 +939,7 @@ pub struct ServiceLevelObjectiveStatus {
     pub last_warm_up: Option<Time>,
     /// The downstream bottleneck Governor found, when adding replicas would not help.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub bottleneck: Option<String>,
     /// Ready, MetricsAvailable, ObjectiveMet, TargetFound, Bottleneck.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

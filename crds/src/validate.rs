@@ -2,6 +2,7 @@
 //! ones it cannot (PromQL, cross-field budgets, templates), as one pass that
 //! returns every problem with its field path.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::duration::Duration;
@@ -51,6 +52,34 @@ impl Problems {
                     "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
                 );
             }
+            if key.chars().count() > 128 {
+                self.push(
+                    &format!("{path}.{key}"),
+                    "label names must be at most 128 characters",
+                );
+            }
+        }
+    }
+
+    /// Every value of a user-set label map must be at most `max` characters;
+    /// with `literal`, also free of `{{` and `}}`.
+    fn label_values(
+        &mut self,
+        path: &str,
+        labels: &BTreeMap<String, String>,
+        max: usize,
+        literal: bool,
+    ) {
+        for (key, value) in labels {
+            if value.chars().count() > max {
+                self.push(
+                    &format!("{path}.{key}"),
+                    format!("label values must be at most {max} characters"),
+                );
+            }
+            if literal && has_template(value) {
+                self.push(&format!("{path}.{key}"), NO_TEMPLATE);
+            }
         }
     }
 
@@ -59,6 +88,16 @@ impl Problems {
             self.push(path, message);
         }
     }
+}
+
+/// Why a value that reaches an alert's labels or annotations may not hold `{{`
+/// or `}}`.
+const NO_TEMPLATE: &str = "must not contain {{ or }} (Prometheus would run them as a template)";
+
+/// Whether `s` holds a Go template delimiter, which Prometheus would expand in
+/// an alert's labels and annotations.
+pub fn has_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("}}")
 }
 
 fn ratio_open_closed(v: f64) -> bool {
@@ -181,6 +220,12 @@ impl ServiceLevelObjectiveSpec {
             "must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*",
         );
         p.label_names("indicators.prometheus.labels", prom.labels.keys());
+        p.label_values(
+            "indicators.prometheus.labels",
+            &prom.labels,
+            MAX_MATCHER_VALUE,
+            false,
+        );
         let check_signal =
             |p: &mut Problems, name: &str, metric: Option<&str>, query: &Option<String>| {
                 match metric {
@@ -422,5 +467,111 @@ impl ServiceLevelObjectiveSpec {
             "must be a number >= 0 (requests per second)",
         );
         p.label_names("alerting.labels", a.labels.keys());
+        p.label_values("alerting.labels", &a.labels, MAX_ALERT_LABEL_VALUE, true);
+        if let Some(url) = &a.runbook_url {
+            p.check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "alerting.runbookUrl",
+                "must be an http:// or https:// URL",
+            );
+            p.check(!has_template(url), "alerting.runbookUrl", NO_TEMPLATE);
+            p.check(
+                url.chars().count() <= MAX_URL,
+                "alerting.runbookUrl",
+                &format!("must be at most {MAX_URL} characters"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: &str) -> ServiceLevelObjectiveSpec {
+        let yaml = format!(
+            "service: api\ntargetRef: {{name: api}}\nobjectives: {{latency: {{p99: 100ms}}}}\n{extra}"
+        );
+        serde_yaml_ng::from_str(&yaml).unwrap()
+    }
+
+    fn problems(extra: &str) -> Vec<String> {
+        spec(extra)
+            .validate()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn alert_label_values_are_literal_and_bounded() {
+        assert!(problems("alerting: {labels: {team: roadtrip, note: \"a{b}c\"}}").is_empty());
+        for value in ["\"{{ query \\\"up\\\" }}\"", "\"{{ if }}\"", "\"a }} b\""] {
+            assert_eq!(
+                problems(&format!("alerting: {{labels: {{team: {value}}}}}")),
+                [
+                    "spec.alerting.labels.team: must not contain {{ or }} (Prometheus would run them as a template)"
+                ],
+                "{value}"
+            );
+        }
+        let long = "x".repeat(MAX_ALERT_LABEL_VALUE + 1);
+        assert_eq!(
+            problems(&format!("alerting: {{labels: {{team: {long}}}}}")),
+            ["spec.alerting.labels.team: label values must be at most 256 characters"]
+        );
+        let name = "a".repeat(129);
+        assert_eq!(
+            problems(&format!("alerting: {{labels: {{{name}: x}}}}")),
+            [format!(
+                "spec.alerting.labels.{name}: label names must be at most 128 characters"
+            )]
+        );
+    }
+
+    #[test]
+    fn matcher_values_are_bounded_but_may_hold_braces() {
+        let ok = "indicators: {prometheus: {labels: {route: \"/api/{{id}}\"}}}";
+        assert!(problems(ok).is_empty());
+        let long = "x".repeat(MAX_MATCHER_VALUE + 1);
+        assert_eq!(
+            problems(&format!(
+                "indicators: {{prometheus: {{labels: {{route: {long}}}}}}}"
+            )),
+            [
+                "spec.indicators.prometheus.labels.route: label values must be at most 1024 characters"
+            ]
+        );
+    }
+
+    #[test]
+    fn runbook_url_is_a_plain_http_url() {
+        assert!(problems("alerting: {runbookUrl: \"https://wiki.example/slo#api\"}").is_empty());
+        assert!(problems("alerting: {runbookUrl: \"http://wiki/slo\"}").is_empty());
+        for url in [
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(1)",
+            "data:text/html,x",
+            "//wiki/slo",
+            " https://wiki/slo",
+            "ftp://wiki/slo",
+        ] {
+            assert_eq!(
+                problems(&format!("alerting: {{runbookUrl: \"{url}\"}}")),
+                ["spec.alerting.runbookUrl: must be an http:// or https:// URL"],
+                "{url}"
+            );
+        }
+        assert_eq!(
+            problems("alerting: {runbookUrl: \"https://wiki/{{ .Labels.team }}\"}"),
+            [
+                "spec.alerting.runbookUrl: must not contain {{ or }} (Prometheus would run them as a template)"
+            ]
+        );
+        let long = format!("https://wiki/{}", "x".repeat(MAX_URL));
+        assert_eq!(
+            problems(&format!("alerting: {{runbookUrl: \"{long}\"}}")),
+            ["spec.alerting.runbookUrl: must be at most 2048 characters"]
+        );
     }
 }

@@ -196,7 +196,10 @@ async fn from_cron_job(
     }
     let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
     let existing = jobs
-        .list(&ListParams::default().labels(&format!("{SLO_LABEL}={name}")))
+        .list(&ListParams::default().labels(&format!(
+            "{SLO_LABEL}={}",
+            governor_crds::label_value(&name)
+        )))
         .await
         .map_err(|e| Error::api("listing warm-up Jobs", e))?;
     if existing.items.iter().any(job_running) {
@@ -205,14 +208,17 @@ async fn from_cron_job(
     let template = cron.spec.job_template;
     let mut meta = template.metadata.unwrap_or_default();
     meta.name = None;
+    // A Job's name becomes a label value of its pods: with the 5 characters
+    // generateName adds, it stays well within 63.
+    let short: String = governor_crds::label_value(&name).chars().take(46).collect();
     meta.generate_name = Some(format!(
         "{}-warm-",
-        name.chars().take(50).collect::<String>()
+        short.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
     ));
     meta.namespace = Some(namespace.clone());
     meta.labels
         .get_or_insert_with(Default::default)
-        .insert(SLO_LABEL.into(), name.clone());
+        .insert(SLO_LABEL.into(), governor_crds::label_value(&name));
     meta.annotations
         .get_or_insert_with(Default::default)
         .insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());

@@ -84,7 +84,17 @@ impl<'a> ObjectiveRules<'a> {
 
     /// The burn-rate alert of one tier on one objective.
     pub(super) fn alert(&self, o: &Objective, t: Tier) -> Rule {
-        let mut labels = self.slo.spec.alerting.labels.clone();
+        // Prometheus expands templates in alert labels as in annotations:
+        // validation refuses `{{` in these values, and they are written literal
+        // all the same.
+        let mut labels: BTreeMap<String, String> = self
+            .slo
+            .spec
+            .alerting
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), literal(v)))
+            .collect();
         labels.extend(self.ids(o));
         labels.insert("severity".into(), t.severity().into());
         labels.insert("tier".into(), t.name().into());

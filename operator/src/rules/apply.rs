@@ -1,7 +1,7 @@
 //! Putting an SLO's rules on a cluster: the PrometheusRule and ConfigMap objects
 //! that hold them, and their server-side apply (or removal).
 
-use governor_crds::ServiceLevelObjective;
+use governor_crds::{ServiceLevelObjective, derived_name, label_value};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -31,8 +31,14 @@ pub fn config_map(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(slo),
-        "data": { format!("{name}.rules.yaml"): text },
+        "data": { derived_name(&name, ".rules.yaml"): text },
     }))
+}
+
+/// The name of the objects holding an SLO's rules: `<slo>-slo-rules`, hashed
+/// when that would pass 253 characters.
+pub fn rules_object_name(slo_name: &str) -> String {
+    derived_name(slo_name, "-slo-rules")
 }
 
 /// Name `<slo>-slo-rules`, the SLO's namespace, managed-by label, and an owner
@@ -40,11 +46,11 @@ pub fn config_map(
 fn object_meta(slo: &ServiceLevelObjective) -> serde_json::Value {
     let name = slo.metadata.name.clone().unwrap_or_default();
     let mut meta = serde_json::json!({
-        "name": format!("{name}-slo-rules"),
+        "name": rules_object_name(&name),
         "namespace": slo.metadata.namespace,
         "labels": {
             "app.kubernetes.io/managed-by": "governor",
-            "governor.dev/slo": name,
+            "governor.dev/slo": label_value(&name),
         },
     });
     if let Some(uid) = &slo.metadata.uid {
@@ -131,12 +137,11 @@ pub async fn apply(
         .namespace
         .clone()
         .ok_or(ApplyError::Incomplete("namespace"))?;
-    let name = format!(
-        "{}-slo-rules",
+    let name = rules_object_name(
         slo.metadata
             .name
-            .clone()
-            .ok_or(ApplyError::Incomplete("name"))?
+            .as_deref()
+            .ok_or(ApplyError::Incomplete("name"))?,
     );
     let object = format!("{namespace}/{name}");
     // No force: a field another manager owns stays theirs (a conflict is an error).

@@ -17,7 +17,9 @@ use governor_crds::promql::escape_label_value;
 use governor_crds::{Alerting, HistogramKind, IndicatorSource, Problem, ServiceLevelObjective};
 use serde::Serialize;
 
-pub use apply::{Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule};
+pub use apply::{
+    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule, rules_object_name,
+};
 
 use alerts::ObjectiveRules;
 use objectives::objectives;

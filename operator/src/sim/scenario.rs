@@ -19,6 +19,11 @@ pub struct Scenario {
     pub spec: ServiceLevelObjectiveSpec,
 }
 
+/// The longest trace `from_trace` accepts, in seconds (30 days): the simulator
+/// keeps per-minute schedules, so an absurd timestamp would ask for an absurd
+/// allocation.
+pub const MAX_TRACE_SECONDS: f64 = 30.0 * 86_400.0;
+
 /// Names of the built-in scenarios.
 pub const BUILT_IN: [&str; 6] = [
     "audit",
@@ -190,7 +195,8 @@ impl Scenario {
                     i + 1
                 ));
             };
-            let (Ok(t), Ok(r)) = (t.trim().parse::<f64>(), r.trim().parse::<f64>()) else {
+            let (t_text, r_text) = (t.trim(), r.trim());
+            let (Ok(t), Ok(r)) = (t_text.parse::<f64>(), r_text.parse::<f64>()) else {
                 if i == 0 {
                     continue; // a header line
                 }
@@ -200,9 +206,19 @@ impl Scenario {
                     i + 1
                 ));
             };
-            if !t.is_finite() || !r.is_finite() || t < 0.0 || r < 0.0 {
+            for (field, v, raw) in [("seconds", t, t_text), ("rps", r, r_text)] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(format!(
+                        "{}:{}: {field} must be a finite number >= 0, found {raw:?}",
+                        path.display(),
+                        i + 1
+                    ));
+                }
+            }
+            if t > MAX_TRACE_SECONDS {
                 return Err(format!(
-                    "{}:{}: seconds and rps must be finite and >= 0",
+                    "{}:{}: seconds {t_text} is past the longest trace this simulator runs \
+                     ({MAX_TRACE_SECONDS} s, 30 days)",
                     path.display(),
                     i + 1
                 ));
@@ -216,7 +232,7 @@ impl Scenario {
             }
             if r > 100_000.0 {
                 return Err(format!(
-                    "{}:{}: {r} rps is more than this simulator handles (100000)",
+                    "{}:{}: rps {r_text} is more than this simulator handles (100000)",
                     path.display(),
                     i + 1
                 ));

@@ -306,6 +306,76 @@ fn hostile_names_stay_inside_their_labels_and_annotations() {
     }
 }
 
+#[test]
+fn template_actions_in_alert_labels_stay_literal_even_past_validation() {
+    // Validation refuses `{{` in alert label values; an SLO that skipped it
+    // still cannot put a template in a label Prometheus would expand.
+    let mut hostile = slo(CHECKOUT);
+    hostile
+        .spec
+        .alerting
+        .labels
+        .insert("team".into(), "{{ if }}{{ query \"up\" }}".into());
+    assert!(!hostile.spec.validate().is_empty());
+    let generated = rules::generate(&hostile, &Options::default(), &Unchecked).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.rules.yaml");
+    std::fs::write(&path, rules::to_yaml(&rule_file(&generated)).unwrap()).unwrap();
+    let (ok, out) = promtool(&["check", "rules", path.to_str().unwrap()], dir.path());
+    assert!(ok, "{out}");
+    for rule in generated
+        .group
+        .unwrap()
+        .rules
+        .iter()
+        .filter(|r| r.alert.is_some())
+    {
+        assert_eq!(
+            rule.labels["team"],
+            "{{ \"{{\" }} if }}{{ \"{{\" }} query \"up\" }}"
+        );
+    }
+}
+
+#[test]
+fn the_longest_slo_name_gives_valid_object_names_and_labels() {
+    let long = format!("checkout-{}", "a".repeat(244));
+    assert_eq!(long.len(), 253);
+    let mut text = CHECKOUT.replace(
+        "name: checkout, namespace",
+        &format!("name: {long}, namespace"),
+    );
+    text.push('\n');
+    let slo = slo(&text);
+    let group = rules::generate(&slo, &Options::default(), &Unchecked)
+        .unwrap()
+        .group
+        .unwrap();
+    let name = rules::rules_object_name(&long);
+    assert!(name.len() <= 253 && name.ends_with("-slo-rules"), "{name}");
+    for object in [
+        rules::prometheus_rule(&slo, &group),
+        rules::config_map(&slo, &group).unwrap(),
+    ] {
+        let meta = &object["metadata"];
+        assert_eq!(meta["name"], name.as_str());
+        let label = meta["labels"]["governor.dev/slo"].as_str().unwrap();
+        assert_eq!(label, governor_crds::label_value(&long));
+        assert!(governor_crds::names::is_label_value(label), "{label}");
+        assert!(
+            label.len() <= 63 && label.starts_with("checkout-aaa"),
+            "{label}"
+        );
+        if let Some(data) = object.get("data") {
+            let key = data.as_object().unwrap().keys().next().unwrap();
+            assert!(key.len() <= 253 && key.ends_with(".rules.yaml"), "{key}");
+        }
+    }
+    // A short name is kept as it is.
+    assert_eq!(rules::rules_object_name("checkout"), "checkout-slo-rules");
+    assert_eq!(governor_crds::label_value("checkout"), "checkout");
+}
+
 /// flash-crowd's load steps from 100 to 500 rps at this simulated second.
 const LOAD_STEP: f64 = 600.0;
 const SPEED: f64 = 10.0;

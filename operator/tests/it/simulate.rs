@@ -136,6 +136,42 @@ fn trace_runs_are_named_after_the_file_and_bad_input_is_refused() {
     let (ok, _, stderr) = simulate(&["--trace", bad.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("bad.csv:2"), "{stderr}");
+    // Absurd or non-finite values are refused by line and field, before the
+    // simulator sizes anything by them.
+    for (text, line, field) in [
+        (
+            "0,100\n1e300,100\n",
+            2,
+            "seconds 1e300 is past the longest trace",
+        ),
+        (
+            "seconds,rps\n0,100\n3000000,100\n",
+            3,
+            "seconds 3000000 is past",
+        ),
+        (
+            "0,100\ninf,100\n",
+            2,
+            "seconds must be a finite number >= 0",
+        ),
+        ("0,100\n10,NaN\n", 2, "rps must be a finite number >= 0"),
+        ("-5,100\n", 1, "seconds must be a finite number >= 0"),
+        (
+            "0,1e300\n",
+            1,
+            "rps 1e300 is more than this simulator handles",
+        ),
+    ] {
+        let absurd = dir.path().join("absurd.csv");
+        std::fs::write(&absurd, text).unwrap();
+        let (ok, _, stderr) = simulate(&["--trace", absurd.to_str().unwrap()]);
+        assert!(!ok, "{text:?} was accepted");
+        assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("absurd.csv:{line}: ")) && stderr.contains(field),
+            "{text:?}: expected line {line} and {field:?} in:\n{stderr}"
+        );
+    }
     let (ok, _, stderr) = simulate(&["--scenario", "nope"]);
     assert!(!ok);
     assert!(stderr.contains("unknown scenario \"nope\""), "{stderr}");
