@@ -55,14 +55,16 @@ impl Default for Limits {
 pub struct Server {
     limits: Limits,
     open: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 /// Counts a connection open for as long as it lives (its task may be aborted).
 struct Counted(Arc<AtomicUsize>);
 
 impl Counted {
-    fn new(open: &Arc<AtomicUsize>) -> Self {
-        open.fetch_add(1, Ordering::SeqCst);
+    fn new(open: &Arc<AtomicUsize>, peak: &AtomicUsize) -> Self {
+        let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
         Self(open.clone())
     }
 }
@@ -81,6 +83,7 @@ impl Server {
                 ..limits
             },
             open: Arc::default(),
+            peak: Arc::default(),
         }
     }
 
@@ -91,6 +94,11 @@ impl Server {
     /// Connections open now (accepted and not yet closed).
     pub fn open_connections(&self) -> usize {
         self.open.load(Ordering::SeqCst)
+    }
+
+    /// Most connections open at once so far.
+    pub fn peak_connections(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     /// Serves `app` on `listener` until `shutdown` completes; then stops
@@ -141,7 +149,7 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let counted = Counted::new(&self.open);
+            let counted = Counted::new(&self.open, &self.peak);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
             let mut stopping = stopping.clone();
