@@ -2,28 +2,32 @@
 //! ServiceLevelObjective (status carries the latest signals and decisions),
 //! Prometheus range queries for history and one instant query for burn rates,
 //! Jaeger for the slowest traces. Answers are cached for the refresh interval,
-//! so the number of viewers does not change what the backends see.
+//! so the number of viewers does not change what the backends see: each key
+//! (the snapshot, one SLO's history over one range, one SLO's traces) is
+//! fetched once at a time however many ask, and keys never wait on each other
+//! (`governor_dashboard::flight::Flights`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use governor_crds::{Quantile, ServiceLevelObjective};
+use governor_dashboard::flight::Flights;
 use governor_dashboard::read::series;
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use prometheus_http_query::response::{Data, Sample};
-use tokio::sync::Mutex;
 
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, is_members_series};
 use crate::observe::queries::{QueryPlan, Signal};
 
-type Cached<T> = Mutex<HashMap<(String, String, &'static str), (Instant, T)>>;
+/// Answers by (namespace, name, what).
+type Cached<T> = Flights<(String, String, &'static str), T>;
 
 pub struct ClusterReader {
     store: Store<ServiceLevelObjective>,
@@ -31,8 +35,9 @@ pub struct ClusterReader {
     prometheus: PrometheusSource,
     prometheus_url: String,
     jaeger: Option<JaegerSource>,
-    refresh: Duration,
-    snapshot: Mutex<Option<(Instant, Snapshot)>>,
+    snapshot: Flights<(), Snapshot>,
+    /// Snapshots made so far: the next one's version.
+    versions: AtomicU64,
     history: Cached<Result<Vec<HistoryPoint>, String>>,
     traces: Cached<Result<Vec<TraceRow>, String>>,
 }
@@ -84,10 +89,10 @@ impl ClusterReader {
             prometheus,
             prometheus_url,
             jaeger,
-            refresh,
-            snapshot: Mutex::new(None),
-            history: Mutex::new(HashMap::new()),
-            traces: Mutex::new(HashMap::new()),
+            snapshot: Flights::new(refresh),
+            versions: AtomicU64::new(0),
+            history: Flights::new(refresh),
+            traces: Flights::new(refresh),
         }
     }
 
@@ -115,6 +120,45 @@ impl ClusterReader {
             }
         }
         Ok(out)
+    }
+
+    /// Every SLO from the reflector, with burn rates from Prometheus.
+    async fn load_snapshot(&self) -> Snapshot {
+        let mut warnings = Vec::new();
+        let burn = match self.burn_rates().await {
+            Ok(b) => b,
+            Err(e) => {
+                warnings.push(format!(
+                    "Prometheus at {} is unreachable, so burn rates and history are missing: {e}",
+                    self.prometheus_url
+                ));
+                HashMap::new()
+            }
+        };
+        if !self.synced.load(Ordering::SeqCst) {
+            warnings.push(
+                "the list of ServiceLevelObjectives has not been read from the API server yet"
+                    .into(),
+            );
+        }
+        let mut views: Vec<SloView> = self
+            .store
+            .state()
+            .iter()
+            .map(|s| {
+                let key = (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                );
+                SloView::from_resource(s, burn.get(&key).copied())
+            })
+            .collect();
+        views.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        Snapshot {
+            slos: Arc::new(views),
+            warnings,
+            version: self.versions.fetch_add(1, Ordering::SeqCst),
+        }
     }
 
     async fn load_history(
@@ -244,49 +288,7 @@ fn with_error_ratios(points: BTreeMap<i64, HistoryPoint>, has_errors: bool) -> V
 
 impl ReadModel for ClusterReader {
     async fn snapshot(&self) -> Snapshot {
-        let mut cached = self.snapshot.lock().await;
-        if let Some((at, snap)) = cached.as_ref()
-            && at.elapsed() < self.refresh
-        {
-            return snap.clone();
-        }
-        let mut warnings = Vec::new();
-        let burn = match self.burn_rates().await {
-            Ok(b) => b,
-            Err(e) => {
-                warnings.push(format!(
-                    "Prometheus at {} is unreachable, so burn rates and history are missing: {e}",
-                    self.prometheus_url
-                ));
-                HashMap::new()
-            }
-        };
-        if !self.synced.load(Ordering::SeqCst) {
-            warnings.push(
-                "the list of ServiceLevelObjectives has not been read from the API server yet"
-                    .into(),
-            );
-        }
-        let mut views: Vec<SloView> = self
-            .store
-            .state()
-            .iter()
-            .map(|s| {
-                let key = (
-                    s.metadata.namespace.clone().unwrap_or_default(),
-                    s.metadata.name.clone().unwrap_or_default(),
-                );
-                SloView::from_resource(s, burn.get(&key).copied())
-            })
-            .collect();
-        views.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        let snap = Snapshot {
-            slos: Arc::new(views),
-            warnings,
-            version: cached.as_ref().map_or(0, |(_, s)| s.version + 1),
-        };
-        *cached = Some((Instant::now(), snap.clone()));
-        snap
+        self.snapshot.get((), || self.load_snapshot()).await
     }
 
     async fn history(
@@ -295,30 +297,19 @@ impl ReadModel for ClusterReader {
         name: &str,
         range: Range,
     ) -> Result<Vec<HistoryPoint>, String> {
-        let key = (namespace.to_string(), name.to_string(), range.as_str());
-        let mut cache = self.history.lock().await;
-        cache.retain(|_, (at, _)| at.elapsed() < self.refresh);
-        if let Some((_, v)) = cache.get(&key) {
-            return v.clone();
-        }
         let Some(slo) = self.find(namespace, name) else {
             return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
         };
-        let v = self.load_history(&slo, range).await;
-        cache.insert(key, (Instant::now(), v.clone()));
-        v
+        let key = (namespace.to_string(), name.to_string(), range.as_str());
+        self.history
+            .get(key, || self.load_history(&slo, range))
+            .await
     }
 
     async fn slowest_traces(&self, namespace: &str, name: &str) -> Result<Vec<TraceRow>, String> {
         let Some(jaeger) = &self.jaeger else {
             return Err("Jaeger is not configured (governor dashboard --jaeger URL)".into());
         };
-        let key = (namespace.to_string(), name.to_string(), "traces");
-        let mut cache = self.traces.lock().await;
-        cache.retain(|_, (at, _)| at.elapsed() < self.refresh);
-        if let Some((_, v)) = cache.get(&key) {
-            return v.clone();
-        }
         let Some(slo) = self.find(namespace, name) else {
             return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
         };
@@ -329,23 +320,26 @@ impl ReadModel for ClusterReader {
             .as_ref()
             .and_then(|j| j.service.clone())
             .unwrap_or_else(|| slo.spec.service.clone());
-        let now_us = (now() * 1e6) as i64;
-        let v = jaeger
-            .slowest(&service, 10, Duration::from_secs(3600), now_us)
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|t| TraceRow {
-                        trace_id: t.trace_id,
-                        operation: t.root_operation,
-                        start: t.start_time_us as f64 / 1e6,
-                        duration: t.duration_ms / 1000.0,
+        let key = (namespace.to_string(), name.to_string(), "traces");
+        self.traces
+            .get(key, || async {
+                let now_us = (now() * 1e6) as i64;
+                jaeger
+                    .slowest(&service, 10, Duration::from_secs(3600), now_us)
+                    .await
+                    .map(|rows| {
+                        rows.into_iter()
+                            .map(|t| TraceRow {
+                                trace_id: t.trace_id,
+                                operation: t.root_operation,
+                                start: t.start_time_us as f64 / 1e6,
+                                duration: t.duration_ms / 1000.0,
+                            })
+                            .collect()
                     })
-                    .collect()
+                    .map_err(|e| format!("Jaeger: {e}"))
             })
-            .map_err(|e| format!("Jaeger: {e}"));
-        cache.insert(key, (Instant::now(), v.clone()));
-        v
+            .await
     }
 
     fn ready(&self) -> bool {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use governor_dashboard::Config;
 
-use super::Sources;
+use super::{ServeLimits, Sources};
 use crate::cluster::ClusterReader;
 use crate::error::Error;
 use crate::observe::Window;
@@ -28,6 +28,8 @@ pub struct Args {
     /// How long answers are reused, and how often pages reload.
     #[arg(long, default_value = "15s", value_parser = crate::cli::at_least_1s)]
     pub refresh: Duration,
+    #[command(flatten)]
+    pub limits: ServeLimits,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
@@ -59,5 +61,5 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
     };
     tracing::info!(prometheus = %args.sources.prometheus, "dashboard on http://{addr}/");
     let app = governor_dashboard::router(model, config);
-    super::serve(listener, app).await
+    super::serve(listener, app, args.limits.limits()).await
 }

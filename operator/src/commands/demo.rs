@@ -22,6 +22,8 @@ pub struct Args {
     pub speed: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub limits: super::ServeLimits,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
@@ -51,5 +53,5 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         "dashboard on http://{addr}/ — the audit's four services, starting at P90 450 ms against 100 ms on 2 instances; Ctrl-C stops"
     );
     let app = governor_dashboard::router(DemoReader(demo), config);
-    super::serve(listener, app).await
+    super::serve(listener, app, args.limits.limits()).await
 }

@@ -51,13 +51,43 @@ pub async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> 
         .map_err(|source| Error::Listen { addr, source })
 }
 
-/// Serves `app` until Ctrl-C or SIGTERM.
+/// The bounds of an HTTP server: the flags of the commands that serve the dashboard.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeLimits {
+    /// Time a client has to send a request's headers; an idle connection is closed after it too.
+    #[arg(long, default_value = "10s", value_parser = crate::cli::at_least_1s)]
+    pub header_read_timeout: Duration,
+    /// Time to answer a request once its headers are in; then 408.
+    #[arg(long, default_value = "30s", value_parser = crate::cli::at_least_1s)]
+    pub request_timeout: Duration,
+    /// Connections open at once; beyond it new ones wait in the listen backlog.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+    /// On SIGTERM or Ctrl-C: how long in-flight requests may finish before
+    /// the connections left are dropped.
+    #[arg(long, default_value = "10s", value_parser = crate::cli::at_least_1s)]
+    pub shutdown_timeout: Duration,
+}
+
+impl ServeLimits {
+    pub fn limits(&self) -> governor_dashboard::Limits {
+        governor_dashboard::Limits {
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections as usize,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+/// Serves `app` within `limits` until Ctrl-C or SIGTERM, then drains it for
+/// at most the shutdown timeout.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: governor_dashboard::Limits,
 ) -> Result<ExitCode, Error> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::controller::shutdown_signal())
+    governor_dashboard::serve::serve(listener, app, limits, crate::controller::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
 }

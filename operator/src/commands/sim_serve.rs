@@ -212,5 +212,10 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         "serving http://{addr}/metrics for {}",
         if names.len() > 6 { format!("{} .. {}", names[0], names[names.len() - 1]) } else { names.join(", ") }
     );
-    super::serve(listener, router(live)).await
+    super::serve(
+        listener,
+        router(live),
+        governor_dashboard::Limits::default(),
+    )
+    .await
 }

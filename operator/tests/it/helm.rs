@@ -182,6 +182,201 @@ fn lint_template_schema_and_copies() {
     );
 }
 
+fn find<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn container<'a>(deployment: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+fn args_of(c: &serde_json::Value) -> Vec<String> {
+    c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+const PROXY: &[&str] = &[
+    "--set",
+    "dashboard.authProxy.enabled=true",
+    "--set",
+    "dashboard.authProxy.existingSecret=dashboard-oauth",
+    "--set",
+    "dashboard.authProxy.emailDomains={example.com}",
+    "--set",
+    "dashboard.authProxy.oidcIssuerUrl=https://login.example.com",
+    "--set",
+    "dashboard.url=https://governor.example.com/",
+];
+
+/// Who may reach the dashboard: by default only its own namespace, else the
+/// listed namespaces (and pods); the operator's metrics policy no longer
+/// opens the dashboard's port. The server's bounds become flags.
+#[test]
+fn the_dashboard_network_policy_admits_only_the_listed_namespaces() {
+    let plain = render("governor", &[]);
+    let policy = find(&plain, "NetworkPolicy", "gov-dashboard");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "dashboard"
+    );
+    let rule = &policy["spec"]["ingress"][0];
+    assert_eq!(
+        rule["ports"],
+        serde_json::json!([{"port": 8080, "protocol": "TCP"}])
+    );
+    // A bare podSelector: pods of the release's namespace only.
+    assert_eq!(rule["from"], serde_json::json!([{"podSelector": {}}]));
+    assert_eq!(policy["spec"]["ingress"].as_array().unwrap().len(), 1);
+    let operator = find(&plain, "NetworkPolicy", "gov-operator");
+    assert_eq!(
+        operator["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "operator"
+    );
+    assert_eq!(
+        operator["spec"]["ingress"][0]["ports"],
+        serde_json::json!([{"port": 9090, "protocol": "TCP"}])
+    );
+    let dashboard = container(find(&plain, "Deployment", "gov-dashboard"), "dashboard");
+    let args = args_of(dashboard);
+    for flag in [
+        "--listen=0.0.0.0:8080",
+        "--header-read-timeout=10s",
+        "--request-timeout=30s",
+        "--max-connections=512",
+        "--shutdown-timeout=10s",
+    ] {
+        assert!(args.contains(&flag.to_string()), "{flag} not in {args:?}");
+    }
+
+    let listed = render(
+        "governor",
+        &[
+            "--set",
+            "dashboard.networkPolicy.allowedNamespaces={ingress-nginx,monitoring}",
+            "--set",
+            "dashboard.networkPolicy.allowedPodLabels.app\\.kubernetes\\.io/name=ingress-nginx",
+            "--set",
+            "dashboard.server.maxConnections=100",
+        ],
+    );
+    let policy = find(&listed, "NetworkPolicy", "gov-dashboard");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"],
+        serde_json::json!([{
+            "namespaceSelector": {"matchExpressions": [{
+                "key": "kubernetes.io/metadata.name",
+                "operator": "In",
+                "values": ["ingress-nginx", "monitoring"],
+            }]},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        }])
+    );
+    let args = args_of(container(
+        find(&listed, "Deployment", "gov-dashboard"),
+        "dashboard",
+    ));
+    assert!(
+        args.contains(&"--max-connections=100".to_string()),
+        "{args:?}"
+    );
+
+    // Namespace names are checked by the schema.
+    let chart = chart();
+    let (ok, _, err) = helm(&[
+        "template",
+        "gov",
+        chart.as_str(),
+        "--set",
+        "dashboard.networkPolicy.allowedNamespaces={Not_A_Namespace}",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("allowedNamespaces"), "{err}");
+}
+
+/// Behind the auth proxy the dashboard listens on loopback only, and the
+/// Service, the probes and the NetworkPolicy go to the proxy.
+#[test]
+fn the_auth_proxy_fronts_a_dashboard_bound_to_loopback() {
+    let mut extra = PROXY.to_vec();
+    extra.extend([
+        "--set",
+        "dashboard.networkPolicy.allowedNamespaces={ingress-nginx}",
+    ]);
+    let objects = render("governor", &extra);
+    let deployment = find(&objects, "Deployment", "gov-dashboard");
+    let dashboard = container(deployment, "dashboard");
+    let args = args_of(dashboard);
+    assert!(
+        args.contains(&"--listen=127.0.0.1:8080".to_string()),
+        "{args:?}"
+    );
+    assert!(!args.iter().any(|a| a.contains("0.0.0.0")), "{args:?}");
+    assert!(dashboard["ports"].is_null(), "{}", dashboard["ports"]);
+    // Probes reach the dashboard through the proxy, which skips the login for them.
+    assert_eq!(dashboard["readinessProbe"]["httpGet"]["port"], 4180);
+    assert_eq!(dashboard["livenessProbe"]["httpGet"]["port"], 4180);
+    let proxy = container(deployment, "auth-proxy");
+    let proxy_args = args_of(proxy);
+    for flag in [
+        "--http-address=0.0.0.0:4180",
+        "--upstream=http://127.0.0.1:8080/",
+        "--provider=oidc",
+        "--oidc-issuer-url=https://login.example.com",
+        "--email-domain=example.com",
+        "--redirect-url=https://governor.example.com/oauth2/callback",
+        "--skip-auth-route=GET=^/(healthz|readyz|metrics)$",
+    ] {
+        assert!(
+            proxy_args.contains(&flag.to_string()),
+            "{flag} not in {proxy_args:?}"
+        );
+    }
+    assert_eq!(
+        proxy["envFrom"][0]["secretRef"]["name"], "dashboard-oauth",
+        "{}",
+        proxy["envFrom"]
+    );
+    assert_eq!(proxy["ports"][0]["containerPort"], 4180);
+    assert_eq!(proxy["securityContext"]["readOnlyRootFilesystem"], true);
+    let service = find(&objects, "Service", "gov-dashboard");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "proxy");
+    let policy = find(&objects, "NetworkPolicy", "gov-dashboard");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["ports"],
+        serde_json::json!([{"port": 4180, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"],
+        serde_json::json!(["ingress-nginx"])
+    );
+
+    // Without the Secret or the allowed domains, the chart refuses, naming the value.
+    let chart = chart();
+    for (missing, value) in [
+        ("dashboard.authProxy.existingSecret=", "existingSecret"),
+        ("dashboard.authProxy.emailDomains=null", "emailDomains"),
+    ] {
+        let mut args = vec!["template", "gov", chart.as_str()];
+        args.extend_from_slice(PROXY);
+        args.extend(["--set", missing]);
+        let (ok, _, err) = helm(&args);
+        assert!(!ok, "rendered without {value}");
+        assert!(err.contains(value), "{err}");
+    }
+}
+
 /// The operator refuses an OTLP endpoint it cannot use, naming the flag.
 #[test]
 fn a_bad_otlp_endpoint_is_refused_by_name() {
@@ -274,8 +469,19 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
             "prometheusRule.enabled=true",
         ],
     );
+    let mut with_proxy = PROXY.to_vec();
+    with_proxy.extend([
+        "--set",
+        "dashboard.networkPolicy.allowedNamespaces={ingress-nginx,monitoring}",
+        "--set",
+        "dashboard.networkPolicy.allowedPodLabels.app=oauth",
+    ]);
+    let proxied = render(&ns.name, &with_proxy);
+    let proxied = proxied.iter().filter(|o| {
+        o["kind"] == "Deployment" || o["kind"] == "Service" || o["kind"] == "NetworkPolicy"
+    });
     let mut checked = 0;
-    for v in &objects {
+    for v in objects.iter().chain(proxied) {
         let (ar, namespaced) = resource(v);
         let api: Api<DynamicObject> = if namespaced {
             Api::namespaced_with(cp.client.clone(), &ns.name, &ar)
