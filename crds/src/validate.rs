@@ -411,12 +411,10 @@ impl ServiceLevelObjectiveSpec {
             ),
             _ => {}
         }
-        if let Some(job) = &action.job {
-            p.check(
-                job.template.is_none(),
-                "cache.warmUp.job.template",
-                crate::JOB_TEMPLATE_GONE,
-            );
+        // An old form gets the one message saying what to write instead.
+        if action.job.as_ref().is_some_and(|j| j.template.is_some()) {
+            p.push("cache.warmUp.job.template", crate::JOB_TEMPLATE_GONE);
+        } else if let Some(job) = &action.job {
             p.check(
                 !job.from_cron_job.is_empty(),
                 "cache.warmUp.job.fromCronJob",
@@ -424,11 +422,10 @@ impl ServiceLevelObjectiveSpec {
             );
         }
         if let Some(http) = &action.http {
-            p.check(
-                http.url.is_none() && http.routes.is_none(),
-                "cache.warmUp.http.url",
-                crate::HTTP_URL_GONE,
-            );
+            if http.url.is_some() || http.routes.is_some() {
+                p.push("cache.warmUp.http.url", crate::HTTP_URL_GONE);
+                return;
+            }
             p.check(
                 !http.service.is_empty(),
                 "cache.warmUp.http.service",

@@ -12,14 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use governor_crds::{Quantile, ServiceLevelObjective};
 use governor_dashboard::flight::Flights;
 use governor_dashboard::read::series;
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::Client;
 use prometheus_http_query::response::{Data, Sample};
 
 use crate::observe::jaeger::JaegerSource;
@@ -30,7 +27,7 @@ use crate::observe::queries::{QueryPlan, Signal};
 type Cached<T> = Flights<(String, String, &'static str), T>;
 
 pub struct ClusterReader {
-    store: Store<ServiceLevelObjective>,
+    store: crate::scope::Stores<ServiceLevelObjective>,
     synced: Arc<AtomicBool>,
     prometheus: PrometheusSource,
     prometheus_url: String,
@@ -49,38 +46,22 @@ fn now() -> f64 {
 }
 
 impl ClusterReader {
-    /// Starts the reflector (all namespaces, or one) and returns the model.
+    /// Starts the reflectors (every namespace, or those in scope) and returns the model.
     pub fn start(
         client: Client,
-        namespace: Option<&str>,
+        scope: &crate::scope::Scope,
         prometheus: PrometheusSource,
         prometheus_url: String,
         jaeger: Option<JaegerSource>,
         refresh: Duration,
     ) -> Self {
-        let api: Api<ServiceLevelObjective> = match namespace {
-            Some(ns) => Api::namespaced(client, ns),
-            None => Api::all(client),
-        };
-        let (store, writer) = reflector::store();
+        let store = crate::scope::reflect(&client, scope, "ServiceLevelObjectives");
         let synced = Arc::new(AtomicBool::new(false));
         let flag = synced.clone();
         let ready = store.clone();
         tokio::spawn(async move {
-            if ready.wait_until_ready().await.is_ok() {
+            if ready.wait_until_ready().await {
                 flag.store(true, Ordering::SeqCst);
-            }
-        });
-        tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .reflect(writer)
-                .applied_objects();
-            futures::pin_mut!(stream);
-            while let Some(event) = stream.next().await {
-                if let Err(e) = event {
-                    tracing::warn!(error = %e, "watching ServiceLevelObjectives");
-                }
             }
         });
         Self {

@@ -15,6 +15,7 @@ pub mod observe;
 pub mod queueing;
 pub mod report;
 pub mod rules;
+pub mod scope;
 pub mod sim;
 pub mod telemetry;
 

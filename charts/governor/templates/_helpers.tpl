@@ -20,3 +20,53 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+{{- /* What the operator may do where it watches: only the resources and verbs it uses. */ -}}
+{{- define "governor.operatorRules" -}}
+# Read SLOs; write only their status.
+- apiGroups: ["governor.dev"]
+  resources: ["servicelevelobjectives"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["governor.dev"]
+  resources: ["servicelevelobjectives/status"]
+  verbs: ["get", "patch", "update"]
+# Targets: watched, scaled through the scale subresource, pod template
+# annotated when an SLO sets rollPods.
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments/scale", "statefulsets/scale"]
+  verbs: ["get", "patch", "update"]
+# HorizontalPodAutoscalers: watched to find one scaling a target; its
+# minReplicas moved when an SLO sets scaling.driveHpa.
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "patch"]
+# Pool-size keys and, without prometheus-operator, rule files.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch", "delete"]
+# Cache warm-up Jobs, instantiated from CronJobs that opt in; HTTP warm-ups
+# check the Service they address.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "create"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get"]
+# Burn-rate rules when prometheus-operator is installed.
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["prometheusrules"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
+{{- define "governor.dashboardRules" -}}
+- apiGroups: ["governor.dev"]
+  resources: ["servicelevelobjectives"]
+  verbs: ["get", "list", "watch"]
+{{- end -}}

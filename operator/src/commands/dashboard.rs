@@ -22,9 +22,9 @@ pub struct Args {
     /// Jaeger UI base URL that trace links open (e.g. https://jaeger.example.com).
     #[arg(long, env = "GOVERNOR_JAEGER_UI_URL")]
     pub jaeger_ui: Option<String>,
-    /// Only this namespace's SLOs (default: every namespace).
-    #[arg(long)]
-    pub namespace: Option<String>,
+    /// Only this namespace's SLOs (repeatable; default: every namespace).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
     /// How long answers are reused, and how often pages reload.
     #[arg(long, default_value = "15s", value_parser = crate::cli::at_least_1s)]
     pub refresh: Duration,
@@ -44,7 +44,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let client = super::kube_client().await?;
     let model = ClusterReader::start(
         client,
-        args.namespace.as_deref(),
+        &crate::scope::Scope::new(args.namespaces.clone()),
         prometheus,
         args.sources.prometheus.clone(),
         jaeger,

@@ -44,6 +44,10 @@ pub struct Args {
     /// http://otel-collector:4318 (off when unset).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Watch and act only in this namespace (repeatable; default: every
+    /// namespace). With namespaces listed, Roles in them are enough.
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
     /// Cache warm-ups running at once (outside the reconcile slots).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub warm_up_workers: u16,
@@ -116,6 +120,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         metrics_listen: args.metrics_listen,
         concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
+        scope: crate::scope::Scope::new(args.namespaces),
         warm_up: controller::warm_up::Settings {
             workers: usize::from(args.warm_up_workers),
             queue: usize::from(args.warm_up_queue),

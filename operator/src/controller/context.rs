@@ -10,7 +10,6 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use super::{Leader, Metrics};
@@ -63,6 +62,10 @@ pub struct Memory {
     pub gap_since: Option<Instant>,
     /// The decision engine's state.
     pub state: ControllerState,
+    /// Whether `state` must be seeded from the SLO's status before the next
+    /// decision: when first seen, and after a spell as a follower (another
+    /// replica decided meanwhile).
+    pub stale: bool,
     /// The last status written, and when (to skip writes that change nothing).
     pub written: Option<(Status, Instant)>,
     /// When the SLO was last decided, and on which cycle's reading.
@@ -84,6 +87,7 @@ impl Memories {
         let m = all.entry(uid(slo)).or_insert_with(|| Memory {
             namespace: slo.namespace().unwrap_or_default(),
             name: slo.name_any(),
+            stale: true,
             ..Memory::default()
         });
         f(m)
@@ -112,7 +116,7 @@ pub struct Context {
     /// Whether the cluster serves prometheus-operator's PrometheusRule.
     pub prometheus_operator: bool,
     /// Every HorizontalPodAutoscaler, to find the one scaling a target.
-    pub hpas: Store<HorizontalPodAutoscaler>,
+    pub hpas: crate::scope::Stores<HorizontalPodAutoscaler>,
     pub dashboard_url: Option<String>,
     /// The background queue of cache warm-ups.
     pub warm_ups: super::warm_up::WarmUps,

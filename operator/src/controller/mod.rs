@@ -55,6 +55,7 @@ fn interval_of(slo: &ServiceLevelObjective) -> Duration {
 
 async fn reconcile(slo: Arc<ServiceLevelObjective>, ctx: Arc<Context>) -> Result<Action, Error> {
     if !ctx.leader.is_leader() {
+        ctx.memories.with(&slo, |m| m.stale = true);
         return Ok(Action::requeue(interval_of(&slo)));
     }
     if let Some(wait) = ctx.not_due(&slo, interval_of(&slo)) {
@@ -250,6 +251,9 @@ fn decide_now(
             .as_ref()
             .map(|(n, r)| (*n, r.observation.clone(), r.hold_causes()))
             .unwrap_or_default();
+        if std::mem::take(&mut m.stale) {
+            m.state = crate::decide::ControllerState::seeded(slo.status.as_ref());
+        }
         let state = std::mem::take(&mut m.state);
         let (mut plan, next) =
             tracing::info_span!("decide").in_scope(|| decide(&slo.spec, state, &obs, current, now));

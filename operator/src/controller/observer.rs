@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::scope::Stores;
 use governor_crds::ServiceLevelObjective;
-use kube::runtime::reflector::Store;
 
 use super::Context;
 use super::context::Memory;
@@ -14,15 +14,16 @@ use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, Reading};
 use crate::observe::queries::Signal;
 
-/// Observes every SLO in `store` once per `interval`, then sends on `decide`.
+/// Observes every SLO in `store` once per `interval`, then sends on each of
+/// `decide` (one per controller).
 /// Forgets the memory and metric series of SLOs that are gone.
 pub fn spawn(
     ctx: Arc<Context>,
-    store: Store<ServiceLevelObjective>,
+    store: Stores<ServiceLevelObjective>,
     source: PrometheusSource,
     jaeger: Option<JaegerSource>,
     interval: Duration,
-    decide: futures::channel::mpsc::UnboundedSender<()>,
+    decide: Vec<futures::channel::mpsc::UnboundedSender<()>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
@@ -49,7 +50,9 @@ pub fn spawn(
                     m.reading = Some((number, reading));
                 });
             }
-            let _ = decide.unbounded_send(());
+            for d in &decide {
+                let _ = d.unbounded_send(());
+            }
         }
     })
 }

@@ -12,14 +12,15 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::runtime::controller::Error as ControllerError;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
 
 use super::context::{Memories, SystemClock};
 use super::{Context, Leader, Metrics, error_policy, metrics, observer, reconcile};
 use crate::error::Error;
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::PrometheusSource;
+use crate::scope::{self, Scope, Stores};
 
 /// Settings of `governor operator`, resolved from its arguments.
 pub struct Settings {
@@ -37,28 +38,13 @@ pub struct Settings {
     pub dashboard_url: Option<String>,
     /// How cache warm-ups run.
     pub warm_up: super::warm_up::Settings,
+    /// The namespaces watched and acted in.
+    pub scope: Scope,
 }
 
-/// Watches every HorizontalPodAutoscaler into a store (driveHpa looks there).
-async fn hpa_store(client: &Client) -> Store<HorizontalPodAutoscaler> {
-    let (hpas, writer) = reflector::store();
-    let stream = reflector(
-        writer,
-        watcher(
-            Api::<HorizontalPodAutoscaler>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::warn!(error = %e, "watching HorizontalPodAutoscalers");
-            }
-        }
-    });
+/// Watches the HorizontalPodAutoscalers in scope (driveHpa looks there).
+async fn hpa_stores(client: &Client, scope: &Scope) -> Stores<HorizontalPodAutoscaler> {
+    let hpas = crate::scope::reflect(client, scope, "HorizontalPodAutoscalers");
     if tokio::time::timeout(Duration::from_secs(30), hpas.wait_until_ready())
         .await
         .is_err()
@@ -141,7 +127,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         clock: Box::new(SystemClock),
         memories: Memories::default(),
         prometheus_operator,
-        hpas: hpa_store(&client).await,
+        hpas: hpa_stores(&client, &settings.scope).await,
         dashboard_url: settings.dashboard_url.clone(),
         warm_ups,
     });
@@ -149,42 +135,56 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
     serve_metrics(ctx.clone(), settings.metrics_listen).await?;
     let _lease = leader.spawn(ctx.metrics.leader.clone());
 
+    // One controller per namespace in scope (one for all when unscoped); the
+    // observer reads every SLO of all of them in one cycle.
     let wc = watcher::Config::default();
-    let controller = Controller::new(
-        Api::<ServiceLevelObjective>::all(client.clone()),
-        wc.clone(),
-    );
-    let store = controller.store();
-    let (observed, decide_all) = futures::channel::mpsc::unbounded();
+    let mut controllers = Vec::new();
+    let mut stores = Vec::new();
+    let mut triggers = Vec::new();
+    for namespace in settings.scope.each() {
+        let ns = namespace.as_deref();
+        let controller =
+            Controller::new(scope::api::<ServiceLevelObjective>(&client, ns), wc.clone());
+        let store = controller.store();
+        stores.push(store.clone());
+        let (observed, decide_all) = futures::channel::mpsc::unbounded();
+        triggers.push(observed);
+        let deployments = by_target("Deployment", store.clone());
+        let statefulsets = by_target("StatefulSet", store);
+        let watch_ctx = ctx.clone();
+        let run = controller
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(settings.concurrency),
+            )
+            .reconcile_all_on(decide_all)
+            .watches(
+                scope::api::<Deployment>(&client, ns),
+                wc.clone(),
+                move |d| deployments(d.namespace(), d.name_any()),
+            )
+            .watches(
+                scope::api::<StatefulSet>(&client, ns),
+                wc.clone(),
+                move |s| statefulsets(s.namespace(), s.name_any()),
+            )
+            .graceful_shutdown_on(shutdown_signal())
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(move |result| {
+                count_watch_failure(&watch_ctx, &result);
+                async {}
+            });
+        controllers.push(run);
+    }
     let _observer = observer::spawn(
         ctx.clone(),
-        store.clone(),
+        Stores::new(stores),
         settings.prometheus,
         settings.jaeger,
         settings.observe_interval,
-        observed,
+        triggers,
     );
-    let deployments = by_target("Deployment", store.clone());
-    let statefulsets = by_target("StatefulSet", store);
-    let watch_ctx = ctx.clone();
-    controller
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
-        .reconcile_all_on(decide_all)
-        .watches(
-            Api::<Deployment>::all(client.clone()),
-            wc.clone(),
-            move |d| deployments(d.namespace(), d.name_any()),
-        )
-        .watches(Api::<StatefulSet>::all(client.clone()), wc, move |s| {
-            statefulsets(s.namespace(), s.name_any())
-        })
-        .graceful_shutdown_on(shutdown_signal())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            count_watch_failure(&watch_ctx, &result);
-            async {}
-        })
-        .await;
+    tracing::info!(scope = %settings.scope.describe(), "watching");
+    futures::future::join_all(controllers).await;
     leader.release().await;
     Ok(())
 }

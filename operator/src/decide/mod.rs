@@ -79,6 +79,36 @@ pub struct ControllerState {
     pub last_warm_up: Option<f64>,
 }
 
+impl ControllerState {
+    /// The state of an SLO this process has not decided on yet (a new leader,
+    /// a restart), from what its status records: the replica changes in its
+    /// decision log (for the rate limits and the stabilization window) and the
+    /// last warm-up (for the cooldown). A failover then never doubles a
+    /// scale-up step, and never repeats a warm-up within its cooldown.
+    pub fn seeded(status: Option<&governor_crds::ServiceLevelObjectiveStatus>) -> Self {
+        let mut state = Self::default();
+        let Some(status) = status else {
+            return state;
+        };
+        let secs = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| {
+            t.0.as_millisecond() as f64 / 1000.0
+        };
+        state.last_warm_up = status.last_warm_up.as_ref().map(secs);
+        let changes = status
+            .decisions
+            .iter()
+            .filter(|d| d.knob == governor_crds::Knob::Replicas && !d.dry_run);
+        for d in changes {
+            let (t, from, to) = (secs(&d.time), d.from.max(0) as u32, d.to.max(0) as u32);
+            // `from` was in effect until `t`: a period that covers `t` counts it.
+            state.history.push_back((t, from));
+            state.history.push_back((t, to));
+            state.recommendations.push_back((t, to));
+        }
+        state
+    }
+}
+
 /// Connections Governor may hand out across replicas, when it manages a pool.
 pub fn connection_budget(spec: &Spec) -> Option<u32> {
     ConnectionBudget::of(spec).map(ConnectionBudget::total)
@@ -238,6 +268,65 @@ mod tests {
             (plan, state) = decide(spec, state, &obs, current, now);
         }
         (plan, state)
+    }
+
+    /// A status whose log says the previous leader scaled 2 -> 4 at t = 100 s
+    /// and warmed the cache at t = 90 s.
+    fn status_after_failover() -> governor_crds::ServiceLevelObjectiveStatus {
+        serde_json::from_value(serde_json::json!({
+            "lastWarmUp": "1970-01-01T00:01:30Z",
+            "decisions": [
+                {"time": "1970-01-01T00:01:40Z", "knob": "Replicas", "from": 2, "to": 4, "reason": "breach"},
+                {"time": "1970-01-01T00:01:41Z", "knob": "Replicas", "from": 4, "to": 9, "reason": "dry", "dryRun": true},
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_leader_seeded_from_status_does_not_double_a_scale_up_step() {
+        // At most +2 pods (or +100 %) per 60 s: the previous leader used this
+        // period's step at t = 100 s.
+        let spec = SpecBuilder::new()
+            .p99("100ms")
+            .replicas(2, 40)
+            .scale_up(2, 100, "60s")
+            .build();
+        let seeded = ControllerState::seeded(Some(&status_after_failover()));
+        assert_eq!(seeded.last_warm_up, Some(90.0));
+        assert_eq!(seeded.history, VecDeque::from([(100.0, 2), (100.0, 4)]));
+        let after = |mut state: ControllerState| {
+            let mut plan = Plan::default();
+            for (i, p99) in [0.05, 0.05, 0.05, 0.4].into_iter().enumerate() {
+                let now = 102.0 + 2.0 * i as f64;
+                let obs = observed(now, p99, 4);
+                (plan, state) = decide(&spec, state, &obs, at(4, None), now);
+            }
+            plan.replicas.map_or(4, |c| c.to)
+        };
+        assert!(
+            after(ControllerState::default()) > 4,
+            "a fresh state would step again"
+        );
+        assert_eq!(after(seeded), 4, "the period's step is spent");
+    }
+
+    #[test]
+    fn a_new_leader_seeded_from_status_keeps_the_warm_up_cooldown() {
+        let spec = SpecBuilder::new()
+            .p99("100ms")
+            .replicas(2, 40)
+            .cache(0.8, "10m")
+            .build();
+        let mut obs = observed(150.0, 0.095, 4);
+        obs.cache_hit_rate = Some(0.4);
+        let warm = |state| decide(&spec, state, &obs, at(4, None), 150.0).0.warm_up;
+        assert!(
+            warm(ControllerState::default()).is_some(),
+            "cold, near the target"
+        );
+        let seeded = ControllerState::seeded(Some(&status_after_failover()));
+        assert_eq!(warm(seeded), None, "warmed 60 s ago; cooldown 10m");
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl SpecBuilder {
         self.spec.cache = Some(parse(json!({
             "hitRateTarget": hit_rate_target,
             "cooldown": cooldown,
-            "warmUp": {"http": {"url": "http://svc:8080", "routes": ["/"]}},
+            "warmUp": {"http": {"service": "svc", "port": 8080, "paths": ["/"]}},
         })));
         self
     }
@@ -250,7 +250,7 @@ cache:
   cooldown: 10m
   warmBeforeScaleUp: true
   warmUp:
-    http: {url: "http://svc:8080", routes: [/]}
+    http: {service: svc, port: 8080, paths: [/]}
 "#;
         let written: Spec = serde_yaml_ng::from_str(yaml).unwrap();
         assert_eq!(built, written);

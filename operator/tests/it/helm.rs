@@ -207,6 +207,62 @@ fn args_of(c: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// watchNamespaces: a Role and a RoleBinding per listed namespace with the
+/// ClusterRole's rules, no cluster-wide grant, and `--namespace` for each.
+#[test]
+fn watch_namespaces_grants_roles_in_those_namespaces_only() {
+    let cluster = render("governor", &[]);
+    let scoped = render("governor", &["--set", "watchNamespaces={team-a,team-b}"]);
+    for component in ["operator", "dashboard"] {
+        let name = format!("gov-{component}");
+        let cluster_rules = &find(&cluster, "ClusterRole", &name)["rules"];
+        assert!(
+            !scoped.iter().any(
+                |o| o["kind"].as_str().is_some_and(|k| k.starts_with("Cluster"))
+                    && o["metadata"]["name"] == name.as_str()
+            ),
+            "{name} is still cluster-wide"
+        );
+        for ns in ["team-a", "team-b"] {
+            let role = scoped
+                .iter()
+                .find(|o| {
+                    o["kind"] == "Role"
+                        && o["metadata"]["name"] == name.as_str()
+                        && o["metadata"]["namespace"] == ns
+                })
+                .unwrap_or_else(|| panic!("no Role {name} in {ns}"));
+            assert_eq!(&role["rules"], cluster_rules, "{name} in {ns}");
+            let binding = scoped
+                .iter()
+                .find(|o| {
+                    o["kind"] == "RoleBinding"
+                        && o["metadata"]["name"] == name.as_str()
+                        && o["metadata"]["namespace"] == ns
+                })
+                .unwrap_or_else(|| panic!("no RoleBinding {name} in {ns}"));
+            assert_eq!(binding["subjects"][0]["namespace"], "governor");
+            assert_eq!(binding["roleRef"]["kind"], "Role");
+        }
+        let deployment = find(&scoped, "Deployment", &name);
+        let args = args_of(container(deployment, component));
+        for ns in ["team-a", "team-b"] {
+            assert!(
+                args.contains(&format!("--namespace={ns}")),
+                "{component}: {args:?}"
+            );
+        }
+    }
+    let (ok, _, err) = helm(&[
+        "template",
+        "gov",
+        &chart(),
+        "--set",
+        "watchNamespaces={Not_A_Namespace}",
+    ]);
+    assert!(!ok && err.contains("watchNamespaces"), "{err}");
+}
+
 const PROXY: &[&str] = &[
     "--set",
     "dashboard.authProxy.enabled=true",

@@ -1,5 +1,7 @@
 //! What an SLO's author can make Governor do, on a real API server with the
-//! chart's RBAC: only objects that opt in are written, and an HTTP warm-up
+//! chart's RBAC scoped to one namespace (`watchNamespaces`: Roles only, the
+//! operator started with `--namespace`): only objects that opt in are
+//! written, and an HTTP warm-up
 //! reaches only a Service of the SLO's namespace, with GET, no redirects and a
 //! capped timeout, in the background.
 
@@ -76,7 +78,7 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         ns,
         kubeconfig,
         dir: _dir,
-    } = common::operator::cluster("tenant").await;
+    } = common::operator::cluster_scoped("tenant").await;
     let params = PatchParams::apply("governor-tests");
     let deployments: Api<Deployment> = Api::namespaced(cp.client.clone(), &ns.name);
     let config_maps: Api<ConfigMap> = Api::namespaced(cp.client.clone(), &ns.name);
@@ -155,7 +157,7 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         &kubeconfig,
         &ns.name,
         &prom.url,
-        &["--resolve", &host],
+        &["--resolve", &host, "--namespace", &ns.name],
     );
     let events: Api<Event> = Api::namespaced(cp.client.clone(), &ns.name);
 

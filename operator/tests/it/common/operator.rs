@@ -8,17 +8,19 @@ use governor_tests::{ControlPlane, Server, free_port, repo_root, tools};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client};
 
-/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`.
-pub fn chart_rbac(release: &str, namespace: &str) -> Vec<serde_json::Value> {
+/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`,
+/// rendered with extra `helm template` arguments.
+pub fn chart_rbac_with(release: &str, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let chart = repo_root().join("charts/governor");
-    let (ok, out, err) = tools::helm(&[
+    let mut args = vec![
         "template",
         release,
         chart.to_str().unwrap(),
         "--namespace",
         namespace,
-    ])
-    .unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = tools::helm(&args).unwrap();
     assert!(ok, "{err}");
     out.split("\n---")
         .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
@@ -153,14 +155,34 @@ pub async fn cluster(prefix: &str) -> Cluster {
     cluster_with(prefix, true).await
 }
 
+/// As `cluster`, with the chart's `watchNamespaces` set to the namespace: the
+/// operator holds Roles in it and no ClusterRole.
+pub async fn cluster_scoped(prefix: &str) -> Cluster {
+    cluster_rbac(prefix, true, true).await
+}
+
 /// As `cluster`, with or without Governor's CRD installed.
 pub async fn cluster_with(prefix: &str, crds: bool) -> Cluster {
+    cluster_rbac(prefix, crds, false).await
+}
+
+async fn cluster_rbac(prefix: &str, crds: bool, scoped: bool) -> Cluster {
     let cp = ControlPlane::start().await.unwrap();
     if crds {
         cp.install_crds().await.unwrap();
     }
     let ns = cp.temp_namespace(prefix).await.unwrap();
-    apply_all(&cp.client, &ns.name, &chart_rbac(&ns.name, &ns.name)).await;
+    let watch = format!("watchNamespaces={{{}}}", ns.name);
+    let extra: &[&str] = if scoped { &["--set", &watch] } else { &[] };
+    let rbac = chart_rbac_with(&ns.name, &ns.name, extra);
+    if scoped {
+        assert!(
+            rbac.iter()
+                .all(|o| !o["kind"].as_str().unwrap_or("").starts_with("Cluster")),
+            "watchNamespaces still renders cluster-wide RBAC"
+        );
+    }
+    apply_all(&cp.client, &ns.name, &rbac).await;
     let token = cp
         .service_account_token(&ns.name, &format!("{}-operator", ns.name))
         .await
