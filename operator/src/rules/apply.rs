@@ -186,14 +186,18 @@ pub async fn apply(
     }
 }
 
-/// Whether `meta` names this SLO as its owner.
+/// Whether `meta` names this SLO as its owner: by UID, or an earlier SLO of
+/// the same name in this namespace (deleted and re-created before the garbage
+/// collector removed what Governor made for it).
 fn owned_by(slo: &ServiceLevelObjective, meta: &ObjectMeta) -> bool {
-    slo.metadata.uid.as_ref().is_some_and(|uid| {
-        meta.owner_references
-            .iter()
-            .flatten()
-            .any(|r| &r.uid == uid && r.kind == "ServiceLevelObjective")
-    })
+    let (Some(uid), Some(name)) = (&slo.metadata.uid, &slo.metadata.name) else {
+        return false;
+    };
+    meta.owner_references
+        .iter()
+        .flatten()
+        .filter(|r| r.kind == "ServiceLevelObjective" && r.api_version.starts_with("governor.dev/"))
+        .any(|r| &r.uid == uid || &r.name == name)
 }
 
 /// Refuses an existing object that this SLO does not own.

@@ -1,7 +1,8 @@
 //! What an SLO's author can make Governor do, on a real API server with the
 //! chart's RBAC scoped to one namespace (`watchNamespaces`: Roles only, the
 //! operator started with `--namespace`): only objects that opt in are
-//! written, and an HTTP warm-up
+//! written, an object of another owner is never taken over (and a refused rule
+//! file does not stop actuation), and an HTTP warm-up
 //! reaches only a Service of the SLO's namespace, with GET, no redirects and a
 //! capped timeout, in the background.
 
@@ -82,8 +83,7 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
     let params = PatchParams::apply("governor-tests");
     let deployments: Api<Deployment> = Api::namespaced(cp.client.clone(), &ns.name);
     let config_maps: Api<ConfigMap> = Api::namespaced(cp.client.clone(), &ns.name);
-    // Opted in: roadtrip-api and roadtrip-stories. Not: plain, and the pool
-    // ConfigMap of roadtrip-api.
+    // Opted in: roadtrip-api and roadtrip-stories. Not: plain.
     for name in ["roadtrip-api", "roadtrip-stories"] {
         deployments
             .patch(name, &params, &Patch::Apply(deployment(name, 2)))
@@ -99,7 +99,10 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         .patch("plain", &params, &Patch::Apply(plain))
         .await
         .unwrap();
-    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "roadtrip-api-db"}, "data": {"pool_size": "50"}});
+    // Opted in, but its key belongs to this test's field manager.
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "roadtrip-api-db", "annotations": {"governor.dev/managed": "true"}},
+        "data": {"pool_size": "50"}});
     config_maps
         .patch("roadtrip-api-db", &params, &Patch::Apply(cm))
         .await
@@ -119,6 +122,12 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         .await
         .unwrap();
 
+    let theirs = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "roadtrip-stories-slo-rules"}, "data": {"owner": "someone else"}});
+    config_maps
+        .patch("roadtrip-stories-slo-rules", &params, &Patch::Apply(theirs))
+        .await
+        .unwrap();
     let slos: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);
     let api_slo = example("api.yaml", |v| {
         v["spec"].as_object_mut().unwrap().remove("cache");
@@ -212,7 +221,43 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         "{requests:?}"
     );
 
-    // The pool ConfigMap that did not opt in is never written.
+    // The stories rules object's name was taken by someone else's ConfigMap:
+    // not taken over, said so in a condition and an Event, and actuation went
+    // on (replicas raised to minReplicas 3, the warm-up above).
+    let stories = slos.get("roadtrip-stories").await.unwrap().status.unwrap();
+    let rules = stories
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "AlertRules")
+        .expect("an AlertRules condition");
+    assert_eq!(
+        (rules.status.as_str(), rules.reason.as_str()),
+        ("False", "AlertRulesRefused")
+    );
+    assert!(
+        rules
+            .message
+            .contains("exists and is not owned by this SLO"),
+        "{}",
+        rules.message
+    );
+    assert!(
+        !events_of(&events, "roadtrip-stories", "AlertRulesRefused")
+            .await
+            .is_empty()
+    );
+    let theirs = config_maps.get("roadtrip-stories-slo-rules").await.unwrap();
+    assert_eq!(theirs.data.unwrap()["owner"], "someone else");
+    assert!(theirs.metadata.owner_references.is_none());
+    let scaled = deployments
+        .get("roadtrip-stories")
+        .await
+        .unwrap()
+        .spec
+        .replicas;
+    assert!(scaled >= Some(3), "stories not scaled: {scaled:?}");
+
+    // The pool key another manager owns is never taken.
     let refused = wait_until(
         "the pool write refused",
         Duration::from_secs(120),
@@ -226,7 +271,9 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
     .await
     .unwrap();
     assert!(
-        refused.contains("ConfigMap") && refused.contains("roadtrip-api-db"),
+        refused.contains("ConfigMap")
+            && refused.contains("roadtrip-api-db")
+            && refused.contains("another field manager owns"),
         "{refused}"
     );
     let cm = config_maps.get("roadtrip-api-db").await.unwrap();
@@ -239,6 +286,34 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
         .filter_map(|f| f.manager)
         .collect();
     assert!(!managers.contains(&"governor".to_string()), "{managers:?}");
+    // Deleted and re-created under the same name (no garbage collector runs
+    // here, so the old rules object is still there): the new SLO's rules are
+    // applied again, and the object now names the new SLO as its owner.
+    let first = slos.get("plain").await.unwrap();
+    let old_uid = first.metadata.uid.clone().unwrap();
+    slos.delete("plain", &Default::default()).await.unwrap();
+    wait_until("plain deleted", Duration::from_secs(30), || async {
+        slos.get_opt("plain").await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    let again = slos
+        .patch("plain", &params, &Patch::Apply(&plain_slo))
+        .await
+        .unwrap();
+    let new_uid = again.metadata.uid.clone().unwrap();
+    assert_ne!(old_uid, new_uid);
+    let rules_name = "plain-slo-rules";
+    wait_until("the rules re-applied", Duration::from_secs(60), || async {
+        let cm = config_maps.get_opt(rules_name).await.ok()??;
+        cm.metadata
+            .owner_references?
+            .iter()
+            .any(|r| r.uid == new_uid)
+            .then_some(())
+    })
+    .await
+    .unwrap();
     // And the target that did not opt in was never scaled.
     assert_eq!(
         deployments.get("plain").await.unwrap().spec.replicas,
