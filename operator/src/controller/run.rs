@@ -77,6 +77,8 @@ async fn serve_metrics(ctx: Arc<Context>, addr: std::net::SocketAddr) -> Result<
         .route(
             "/metrics",
             axum::routing::get(move || {
+                // Leadership as of now, by the clock, not as of the last renew.
+                ctx.metrics.leader.set(i64::from(ctx.leader.is_leader()));
                 let body = ctx.metrics.encode();
                 async move {
                     (
@@ -116,8 +118,9 @@ fn by_target(
     }
 }
 
-/// Runs until Ctrl-C or SIGTERM; releases the lease on the way out.
-pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
+/// Runs until Ctrl-C or SIGTERM; releases the lease on the way out. `client`
+/// makes requests (with a read timeout), `watches` holds the watches open.
+pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<(), Error> {
     let leader = Leader::new(
         client.clone(),
         &settings.lease_namespace,
@@ -141,7 +144,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         clock: Box::new(SystemClock),
         memories: Memories::default(),
         prometheus_operator,
-        hpas: hpa_store(&client).await,
+        hpas: hpa_store(&watches).await,
         dashboard_url: settings.dashboard_url.clone(),
         warm_ups,
     });
@@ -151,7 +154,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
 
     let wc = watcher::Config::default();
     let controller = Controller::new(
-        Api::<ServiceLevelObjective>::all(client.clone()),
+        Api::<ServiceLevelObjective>::all(watches.clone()),
         wc.clone(),
     );
     let store = controller.store();
@@ -171,11 +174,11 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .reconcile_all_on(decide_all)
         .watches(
-            Api::<Deployment>::all(client.clone()),
+            Api::<Deployment>::all(watches.clone()),
             wc.clone(),
             move |d| deployments(d.namespace(), d.name_any()),
         )
-        .watches(Api::<StatefulSet>::all(client.clone()), wc, move |s| {
+        .watches(Api::<StatefulSet>::all(watches), wc, move |s| {
             statefulsets(s.namespace(), s.name_any())
         })
         .graceful_shutdown_on(shutdown_signal())
