@@ -41,7 +41,8 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
             "--jaeger-ui must be an http:// or https:// URL, got {ui:?}"
         )));
     }
-    let client = super::kube_client().await?;
+    // It watches the SLOs.
+    let client = super::kube_clients().await?.watches;
     let model = ClusterReader::start(
         client,
         &crate::scope::Scope::new(args.namespaces.clone()),

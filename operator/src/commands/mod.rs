@@ -92,7 +92,37 @@ pub async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The Kubernetes client from KUBECONFIG or the pod's service account.
+/// How long a connection to the API server may take to open, and a request to be sent.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a request waits for its answer from the API server.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Clients of the API server, from KUBECONFIG or the pod's service account.
+pub struct KubeClients {
+    /// For requests: each answer must come within `READ_TIMEOUT`.
+    pub requests: kube::Client,
+    /// For watches, which the server holds open for minutes: no read timeout
+    /// (kube-runtime's watcher has an idle timeout of its own).
+    pub watches: kube::Client,
+}
+
+pub async fn kube_clients() -> Result<KubeClients, Error> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::NoCluster(kube::Error::InferConfig(e)))?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.write_timeout = Some(WRITE_TIMEOUT);
+    let watches = kube::Client::try_from(config.clone()).map_err(Error::NoCluster)?;
+    config.read_timeout = Some(READ_TIMEOUT);
+    // The timeout counts from the request, not from when its pooled
+    // connection went idle.
+    config.reset_reader_on_write = true;
+    let requests = kube::Client::try_from(config).map_err(Error::NoCluster)?;
+    Ok(KubeClients { requests, watches })
+}
+
+/// The client for requests (see [`KubeClients`]).
 pub async fn kube_client() -> Result<kube::Client, Error> {
-    kube::Client::try_default().await.map_err(Error::NoCluster)
+    Ok(kube_clients().await?.requests)
 }

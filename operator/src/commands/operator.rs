@@ -95,7 +95,7 @@ impl Args {
 
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let (prometheus, jaeger) = args.sources.open(args.window)?;
-    let client = super::kube_client().await?;
+    let clients = super::kube_clients().await?;
     let identity = args.identity.unwrap_or_else(|| {
         format!(
             "{}-{}",
@@ -132,6 +132,6 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
                 .collect(),
         },
     };
-    controller::run(client, settings).await?;
+    controller::run(clients.requests, clients.watches, settings).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,14 +6,16 @@ use governor_crds::ServiceLevelObjective;
 use kube::Client;
 use tracing::Instrument;
 
-use super::Error;
 use super::target::Target;
 use super::warm_up::WarmUps;
+use super::{Error, Leader};
 use crate::actuate::Port;
 
 /// One SLO's target, as a port for one pass.
 pub struct ClusterPort<'a> {
     pub client: &'a Client,
+    /// Each write is fenced: refused unless this replica leads.
+    pub leader: &'a Leader,
     pub slo: &'a ServiceLevelObjective,
     pub namespace: &'a str,
     pub target: &'a Target,
@@ -32,14 +34,20 @@ impl Port for ClusterPort<'_> {
 
     async fn set_replicas(&mut self, replicas: u32) -> Result<u32, Error> {
         self.target
-            .scale(self.client, replicas)
+            .scale(self.client, self.leader, replicas)
             .instrument(tracing::info_span!("act", knob = "replicas", to = replicas))
             .await
     }
 
     async fn set_pool_size(&mut self, size: u32) -> Result<(), Error> {
         self.target
-            .set_pool_size(self.client, self.namespace, &self.slo.spec, size)
+            .set_pool_size(
+                self.client,
+                self.leader,
+                self.namespace,
+                &self.slo.spec,
+                size,
+            )
             .instrument(tracing::info_span!("act", knob = "pool_size", to = size))
             .await?;
         self.pool = Some(size);

@@ -24,6 +24,9 @@ pub enum Error {
     InvalidSpec(String),
     #[error("alert rules: {0}")]
     Rules(#[from] crate::rules::ApplyError),
+    /// A write refused because this replica no longer holds the Lease.
+    #[error("not the leader: the Lease was not renewed within its renew deadline")]
+    NotLeader,
 }
 
 impl Error {
@@ -44,6 +47,7 @@ impl Error {
             Error::NotManaged { .. } => "not_managed",
             Error::InvalidSpec(_) => "invalid_spec",
             Error::Rules(_) => "rules",
+            Error::NotLeader => "not_leader",
         }
     }
 
@@ -56,6 +60,8 @@ impl Error {
             // pass sooner. Other kinds are looked for again after this.
             Error::TargetMissing(_) => Duration::from_secs(30),
             Error::Api { .. } | Error::WarmUp { .. } | Error::Rules(_) => Duration::from_secs(5),
+            // The next pass finds out whether this replica leads again.
+            Error::NotLeader => Duration::from_secs(5),
         }
     }
 }

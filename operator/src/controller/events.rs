@@ -27,6 +27,10 @@ pub async fn publish(
         action: reason.into(),
         secondary: None,
     };
+    if ctx.leader.guard().is_err() {
+        tracing::debug!("not the leader: event {reason} not published");
+        return;
+    }
     if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         tracing::warn!(error = %e, "publishing event {reason}");
     }

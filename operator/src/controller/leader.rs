@@ -1,10 +1,18 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease: one replica acts,
 //! the others wait; a leader that stops renewing loses the lease after its
 //! duration, and a leader that shuts down releases it at once.
+//!
+//! As client-go's leaderelection: the Lease lasts `duration` for the others, but
+//! this replica holds it only for a *renew deadline* (two thirds of it) after
+//! the start of its last successful renew, by the monotonic clock. A renew that
+//! hangs is abandoned at that deadline, and `is_leader` compares the clock with
+//! the last renew on every call, so a renew task that is stuck, or a process that
+//! was frozen and just resumed, stops leading at once, before the others may
+//! take the Lease. Every write to the cluster calls [`Leader::guard`] right
+//! before it is sent.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -12,13 +20,72 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 
+use super::Error;
+
+/// When this replica's leadership was last confirmed, by the monotonic clock,
+/// and for how long a confirmation holds.
+#[derive(Debug)]
+pub struct Term {
+    renewed: Mutex<Option<Instant>>,
+    deadline: Duration,
+}
+
+impl Term {
+    pub fn new(deadline: Duration) -> Self {
+        Self {
+            renewed: Mutex::new(None),
+            deadline,
+        }
+    }
+
+    fn renewed(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.renewed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a renew that started at most `deadline` before `now` succeeded.
+    pub fn holds_at(&self, now: Instant) -> bool {
+        self.renewed()
+            .is_some_and(|at| now.saturating_duration_since(at) < self.deadline)
+    }
+
+    /// How long a renew started at `now` may take: until the term ends, or a
+    /// whole deadline when no term holds.
+    pub fn budget_at(&self, now: Instant) -> Duration {
+        let renewed = *self.renewed();
+        match renewed {
+            Some(at) if now.saturating_duration_since(at) < self.deadline => {
+                (at + self.deadline) - now
+            }
+            _ => self.deadline,
+        }
+    }
+
+    /// A renew that started at `started` succeeded.
+    pub fn renew(&self, started: Instant) {
+        let mut r = self.renewed();
+        // Never moves back: a slow renew does not shorten a newer one.
+        if r.is_none_or(|at| started > at) {
+            *r = Some(started);
+        }
+    }
+
+    /// Leadership ends now; returns whether it held.
+    pub fn end(&self, now: Instant) -> bool {
+        let held = self.holds_at(now);
+        *self.renewed() = None;
+        held
+    }
+}
+
 #[derive(Clone)]
 pub struct Leader {
     api: Api<Lease>,
     name: String,
     pub identity: String,
     pub duration: Duration,
-    leading: Arc<AtomicBool>,
+    /// How often the Lease is renewed, or tried for by a follower.
+    pub retry: Duration,
+    term: Arc<Term>,
 }
 
 impl Leader {
@@ -34,12 +101,25 @@ impl Leader {
             name: name.to_string(),
             identity: identity.to_string(),
             duration,
-            leading: Arc::new(AtomicBool::new(false)),
+            retry: (duration / 5).max(Duration::from_millis(200)),
+            term: Arc::new(Term::new(renew_deadline(duration))),
         }
     }
 
+    /// Whether this replica leads now: its last renew started less than the
+    /// renew deadline ago, by the monotonic clock.
     pub fn is_leader(&self) -> bool {
-        self.leading.load(Ordering::SeqCst)
+        self.term.holds_at(Instant::now())
+    }
+
+    /// Called right before each write to the cluster: refuses it unless this
+    /// replica leads now.
+    pub fn guard(&self) -> Result<(), Error> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(Error::NotLeader)
+        }
     }
 
     fn spec(&self, transitions: i32, acquired: Option<MicroTime>) -> LeaseSpec {
@@ -104,36 +184,54 @@ impl Leader {
         }
     }
 
-    /// Keeps trying every third of the lease duration until the process ends;
-    /// `gauge` shows 1 while leading.
+    /// One renew (or attempt to take the lease), abandoned when it cannot end
+    /// before the term does; returns whether this replica leads after it.
+    pub async fn renew(&self) -> bool {
+        let started = Instant::now();
+        let budget = self.term.budget_at(started);
+        match tokio::time::timeout(budget, self.try_acquire()).await {
+            Ok(Ok(true)) => self.term.renew(started),
+            Ok(Ok(false)) => {
+                self.term.end(Instant::now());
+            }
+            // A failed renew is tried again until the term ends on its own.
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease {}: cannot renew", self.name),
+            Err(_) => {
+                if self.term.end(Instant::now()) {
+                    tracing::warn!(
+                        "lease {}: no answer within the renew deadline ({:?}); leadership given up",
+                        self.name,
+                        budget
+                    );
+                }
+            }
+        }
+        self.is_leader()
+    }
+
+    /// Renews every `retry` until the process ends; `gauge` shows 1 while leading.
     pub fn spawn(
         &self,
         gauge: prometheus_client::metrics::gauge::Gauge,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let period = (me.duration / 3).max(Duration::from_millis(500));
+            let mut was = false;
             loop {
-                let leading = match me.try_acquire().await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lease {}: cannot renew", me.name);
-                        false
-                    }
-                };
+                let leading = me.renew().await;
                 gauge.set(i64::from(leading));
-                let was = me.leading.swap(leading, Ordering::SeqCst);
                 if leading != was {
                     tracing::info!(identity = %me.identity, leading, "leadership changed");
+                    was = leading;
                 }
-                tokio::time::sleep(period).await;
+                tokio::time::sleep(me.retry).await;
             }
         })
     }
 
     /// Gives the lease up so another replica takes over at once.
     pub async fn release(&self) {
-        if !self.leading.swap(false, Ordering::SeqCst) {
+        if !self.term.end(Instant::now()) {
             return;
         }
         tracing::info!(identity = %self.identity, "releasing the lease");
@@ -154,5 +252,60 @@ impl Leader {
                 .replace(&self.name, &PostParams::default(), &lease)
                 .await;
         }
+    }
+}
+
+/// How long a renew holds for this replica: two thirds of the lease (client-go's
+/// defaults are 10 s of 15 s), so that the others, who wait the whole lease
+/// from the renew time, find it expired only after this replica stopped.
+pub fn renew_deadline(lease: Duration) -> Duration {
+    lease * 2 / 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_term_holds_until_the_renew_deadline_by_the_monotonic_clock() {
+        let lease = Duration::from_secs(15);
+        let term = Term::new(renew_deadline(lease));
+        let t0 = Instant::now();
+        assert!(!term.holds_at(t0), "no renew yet");
+        term.renew(t0);
+        assert!(term.holds_at(t0 + Duration::from_millis(9_999)));
+        // However the renew task fares: stuck, or the process frozen and
+        // resumed, the clock alone ends the term.
+        assert!(!term.holds_at(t0 + Duration::from_secs(10)));
+        assert!(!term.holds_at(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_renew_may_take_only_what_is_left_of_the_term() {
+        let term = Term::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(term.budget_at(t0), Duration::from_secs(10));
+        term.renew(t0);
+        assert_eq!(
+            term.budget_at(t0 + Duration::from_secs(7)),
+            Duration::from_secs(3)
+        );
+        // Past the term, an attempt to take the lease again gets a whole deadline.
+        assert_eq!(
+            term.budget_at(t0 + Duration::from_secs(12)),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn a_slow_renew_never_moves_the_term_back_and_an_end_is_at_once() {
+        let term = Term::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        term.renew(t0 + Duration::from_secs(5));
+        term.renew(t0);
+        assert!(term.holds_at(t0 + Duration::from_secs(14)));
+        assert!(term.end(t0 + Duration::from_secs(6)));
+        assert!(!term.holds_at(t0 + Duration::from_secs(6)));
+        assert!(!term.end(t0 + Duration::from_secs(6)), "ended already");
     }
 }

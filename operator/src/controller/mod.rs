@@ -134,6 +134,9 @@ async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
     };
     let refused = match crate::rules::generate(slo, &opts, &crate::rules::Unchecked) {
         Ok(generated) => {
+            if ctx.leader.guard().is_err() {
+                return;
+            }
             let group = generated.group.as_ref();
             match crate::rules::apply(&ctx.client, slo, group, ctx.prometheus_operator).await {
                 Ok(_) => None,
@@ -279,6 +282,7 @@ async fn act(
     let namespace = slo.namespace().unwrap_or_default();
     let mut port = act::ClusterPort {
         client: &ctx.client,
+        leader: &ctx.leader,
         slo,
         namespace: &namespace,
         target: &found.target,
@@ -296,6 +300,7 @@ async fn act(
             }
             Ok(())
         }
+        Err(failed) if matches!(failed.error, Error::NotLeader) => Err(failed.error),
         Err(failed) => {
             let labels = metrics::SloKnob {
                 namespace,

@@ -63,6 +63,8 @@ async fn serve_metrics(ctx: Arc<Context>, addr: std::net::SocketAddr) -> Result<
         .route(
             "/metrics",
             axum::routing::get(move || {
+                // Leadership as of now, by the clock, not as of the last renew.
+                ctx.metrics.leader.set(i64::from(ctx.leader.is_leader()));
                 let body = ctx.metrics.encode();
                 async move {
                     (
@@ -102,8 +104,9 @@ fn by_target(
     }
 }
 
-/// Runs until Ctrl-C or SIGTERM; releases the lease on the way out.
-pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
+/// Runs until Ctrl-C or SIGTERM; releases the lease on the way out. `client`
+/// makes requests (with a read timeout), `watches` holds the watches open.
+pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<(), Error> {
     let leader = Leader::new(
         client.clone(),
         &settings.lease_namespace,
@@ -127,7 +130,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         clock: Box::new(SystemClock),
         memories: Memories::default(),
         prometheus_operator,
-        hpas: hpa_stores(&client, &settings.scope).await,
+        hpas: hpa_stores(&watches, &settings.scope).await,
         dashboard_url: settings.dashboard_url.clone(),
         warm_ups,
     });
@@ -143,8 +146,10 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
     let mut triggers = Vec::new();
     for namespace in settings.scope.each() {
         let ns = namespace.as_deref();
-        let controller =
-            Controller::new(scope::api::<ServiceLevelObjective>(&client, ns), wc.clone());
+        let controller = Controller::new(
+            scope::api::<ServiceLevelObjective>(&watches, ns),
+            wc.clone(),
+        );
         let store = controller.store();
         stores.push(store.clone());
         let (observed, decide_all) = futures::channel::mpsc::unbounded();
@@ -158,12 +163,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
             )
             .reconcile_all_on(decide_all)
             .watches(
-                scope::api::<Deployment>(&client, ns),
+                scope::api::<Deployment>(&watches, ns),
                 wc.clone(),
                 move |d| deployments(d.namespace(), d.name_any()),
             )
             .watches(
-                scope::api::<StatefulSet>(&client, ns),
+                scope::api::<StatefulSet>(&watches, ns),
                 wc.clone(),
                 move |s| statefulsets(s.namespace(), s.name_any()),
             )

@@ -53,6 +53,7 @@ pub async fn write(
         "kind": "ServiceLevelObjective",
         "status": status,
     });
+    ctx.leader.guard()?;
     api.patch_status(
         &name,
         &PatchParams::apply(MANAGER).force(),

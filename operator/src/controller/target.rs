@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::{Error, MANAGER};
+use super::{Error, Leader, MANAGER};
 use crate::report::Reach;
 use governor_crds::conditions::reason;
 
@@ -197,11 +197,17 @@ impl Target {
 
     /// Sets replicas through the scale subresource, or, when driving an HPA,
     /// sets its minReplicas (capped at its maxReplicas). Returns what was asked for.
-    pub async fn scale(&self, client: &Client, replicas: u32) -> Result<u32, Error> {
+    pub async fn scale(
+        &self,
+        client: &Client,
+        leader: &Leader,
+        replicas: u32,
+    ) -> Result<u32, Error> {
         let params = PatchParams {
             field_manager: Some(MANAGER.into()),
             ..PatchParams::default()
         };
+        leader.guard()?;
         if let Some(hpa) = &self.driven_hpa {
             let min = replicas.clamp(1, hpa.max_replicas);
             let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &hpa.namespace);
@@ -262,6 +268,7 @@ impl Target {
     pub async fn set_pool_size(
         &self,
         client: &Client,
+        leader: &Leader,
         namespace: &str,
         spec: &Spec,
         size: u32,
@@ -291,6 +298,7 @@ impl Target {
             "data": { pool.config_map.key.clone(): size.to_string() },
         });
         // No force: a key another manager owns stays theirs.
+        leader.guard()?;
         api.patch(
             &pool.config_map.name,
             &PatchParams::apply(MANAGER),
@@ -306,6 +314,7 @@ impl Target {
                 field_manager: Some(MANAGER.into()),
                 ..PatchParams::default()
             };
+            leader.guard()?;
             self.api
                 .patch(&self.name, &params, &Patch::Merge(&patch))
                 .await

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::context::{Uid, uid};
 use super::target::{MANAGED_ANNOTATION, SLO_LABEL, opted_in};
-use super::{Context, Error, events, metrics};
+use super::{Context, Error, Leader, events, metrics};
 
 /// How warm-ups run.
 #[derive(Clone, Debug)]
@@ -120,7 +120,9 @@ pub fn spawn(ctx: Arc<Context>, Queue(mut rx): Queue) -> tokio::task::JoinHandle
                 let result = run(&ctx, &slo).instrument(span).await;
                 ctx.warm_ups.done(&slo);
                 drop(slot);
-                if let Err(e) = result {
+                if let Err(e) = result
+                    && !matches!(e, Error::NotLeader)
+                {
                     let labels = metrics::SloKnob {
                         namespace: slo.namespace().unwrap_or_default(),
                         slo: slo.name_any(),
@@ -142,7 +144,7 @@ async fn run(ctx: &Context, slo: &ServiceLevelObjective) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(job) = &action.job {
-        return from_cron_job(&ctx.client, slo, job).await;
+        return from_cron_job(&ctx.client, &ctx.leader, slo, job).await;
     }
     if let Some(http) = &action.http {
         return requests(&ctx.client, &ctx.warm_ups.settings, slo, http).await;
@@ -164,6 +166,7 @@ fn job_running(job: &Job) -> bool {
 /// never a second while one runs).
 async fn from_cron_job(
     client: &Client,
+    leader: &Leader,
     slo: &ServiceLevelObjective,
     spec: &WarmUpJob,
 ) -> Result<(), Error> {
@@ -230,6 +233,7 @@ async fn from_cron_job(
         spec: Some(job_spec),
         status: None,
     };
+    leader.guard()?;
     jobs.create(&PostParams::default(), &job)
         .await
         .map_err(|e| Error::api("creating the warm-up Job", e))?;

@@ -13,6 +13,7 @@ mod demo;
 mod erlang_c;
 mod helm;
 mod operator;
+mod operator_fencing;
 mod operator_resilience;
 mod operator_scale;
 mod rules;
