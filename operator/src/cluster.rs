@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::observe::answer::{Data, Sample};
 use futures::StreamExt;
 use governor_crds::{Quantile, ServiceLevelObjective};
 use governor_dashboard::flight::Flights;
@@ -20,7 +21,6 @@ use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, Trac
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use prometheus_http_query::response::{Data, Sample};
 
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, is_members_series};

@@ -1,6 +1,8 @@
 //! Observe: what Governor reads about one service per evaluation. Missing data is
 //! `None`, never zero; the Prometheus source and the simulator both produce it.
 
+pub mod answer;
+pub mod http;
 pub mod jaeger;
 pub mod prometheus;
 pub mod queries;
