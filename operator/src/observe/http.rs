@@ -51,7 +51,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         for (scale, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-            if v >= scale && v % scale == 0 {
+            if v >= scale && v.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", v / scale);
             }
         }
