@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::observe::answer::{Data, Sample};
 use governor_crds::{Quantile, ServiceLevelObjective};
 use governor_dashboard::flight::Flights;
 use governor_dashboard::read::series;
 use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
 use kube::Client;
-use prometheus_http_query::response::{Data, Sample};
 
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::{PrometheusSource, is_members_series};

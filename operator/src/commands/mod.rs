@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::observe::Window;
+use crate::observe::http::ByteSize;
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::PrometheusSource;
 
@@ -28,9 +29,19 @@ pub struct Sources {
     /// Jaeger query base URL, for SLOs whose latency comes from traces.
     #[arg(long, env = "GOVERNOR_JAEGER_URL")]
     pub jaeger: Option<String>,
-    /// Timeout per Prometheus or Jaeger query, seconds.
+    /// Timeout per Prometheus or Jaeger query (the whole exchange: connect,
+    /// send, read the answer), seconds.
     #[arg(long, default_value = "10", value_parser = crate::cli::timeout)]
     pub timeout: Duration,
+    /// Largest answer read from Prometheus or Jaeger, e.g. 16MiB; a larger
+    /// one fails its query, and no more than this is ever held.
+    #[arg(long, default_value_t = ByteSize::DEFAULT_RESPONSE_LIMIT)]
+    pub max_response_bytes: ByteSize,
+    /// Extra Prometheus queries one observation cycle may issue to split
+    /// failed batches of SLOs in halves, so that one SLO's failing query
+    /// leaves only its own signals missing.
+    #[arg(long, default_value_t = PrometheusSource::DEFAULT_MAX_SPLIT_QUERIES)]
+    pub max_split_queries: usize,
 }
 
 impl Sources {
@@ -38,8 +49,13 @@ impl Sources {
     pub fn open(&self, window: Window) -> Result<(PrometheusSource, Option<JaegerSource>), Error> {
         let mut prometheus = PrometheusSource::new(&self.prometheus, self.timeout)?;
         prometheus.window = window;
-        let jaeger = JaegerSource::optional(self.jaeger.as_deref(), self.timeout)
+        prometheus.max_response_bytes = self.max_response_bytes;
+        prometheus.max_split_queries = self.max_split_queries;
+        let mut jaeger = JaegerSource::optional(self.jaeger.as_deref(), self.timeout)
             .map_err(|e| Error::Usage(e.to_string()))?;
+        if let Some(j) = &mut jaeger {
+            j.max_response_bytes = self.max_response_bytes;
+        }
         Ok((prometheus, jaeger))
     }
 }

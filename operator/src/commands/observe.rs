@@ -77,6 +77,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         "prometheus": args.sources.prometheus,
         "queries": cycle.queries,
         "failed_queries": cycle.failed,
+        "split_queries": cycle.split_queries,
         "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
         "slos": rows,
         "invalid": invalid,

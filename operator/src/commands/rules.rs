@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use governor_crds::ServiceLevelObjective;
-use prometheus_http_query::response::Data;
 
 use crate::error::Error;
+use crate::observe::answer::Data;
 use crate::observe::prometheus::PrometheusSource;
 use crate::rules::{self, Buckets, Known, Options, RuleFile, Unchecked};
 

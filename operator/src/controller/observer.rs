@@ -42,6 +42,14 @@ pub fn spawn(
             let cycle = crate::observe::cycle(&source, jaeger.as_ref(), &refs).await;
             ctx.metrics.queries.inc_by(cycle.queries as u64);
             ctx.metrics.query_failures.inc_by(cycle.failed as u64);
+            if cycle.split_queries > 0 {
+                tracing::warn!(
+                    queries = cycle.queries,
+                    failed = cycle.failed,
+                    split_queries = cycle.split_queries,
+                    "batched queries failed and were split to read the SLOs they did not fail for"
+                );
+            }
             number += 1;
             let now = ctx.clock.now();
             for (slo, reading) in refs.iter().zip(cycle.readings) {

@@ -1,7 +1,8 @@
 //! The Jaeger signal source: latency percentiles from the durations of a
 //! service's spans, and the slowest recent traces, through Jaeger's HTTP query
 //! API. The server ignores `lookback`, so every query names `start` and `end`
-//! in microseconds and a `limit`.
+//! in microseconds and a `limit`. Every answer is read within
+//! `max_response_bytes` and the timeout.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Percentiles;
+use super::http::{BodyError, ByteSize, read_body};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JaegerError {
@@ -16,6 +18,13 @@ pub enum JaegerError {
     Http(String),
     #[error("Jaeger answered {status}: {body}")]
     Status { status: u16, body: String },
+    #[error("Jaeger query timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("Jaeger's answer is larger than the {limit} limit{} (--max-response-bytes)", declared.map(|d| format!(": it declares {d} bytes")).unwrap_or_default())]
+    TooLarge {
+        limit: ByteSize,
+        declared: Option<u64>,
+    },
     #[error("Jaeger's answer is not the expected JSON: {0}")]
     Decode(String),
     #[error("no spans of service {service:?}{operation} in the window")]
@@ -71,6 +80,9 @@ pub struct JaegerSource {
     url: String,
     /// Most traces fetched per query.
     pub limit: usize,
+    pub timeout: Duration,
+    /// The largest answer read; a larger one fails its query.
+    pub max_response_bytes: ByteSize,
 }
 
 impl JaegerSource {
@@ -87,12 +99,15 @@ impl JaegerSource {
         }
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .connect_timeout(timeout)
             .build()
             .map_err(|e| JaegerError::Http(e.to_string()))?;
         Ok(Self {
             http,
             url: url.trim_end_matches('/').to_string(),
             limit: 1000,
+            timeout,
+            max_response_bytes: ByteSize::default(),
         })
     }
 
@@ -113,26 +128,43 @@ impl JaegerSource {
         if let Some(op) = operation {
             query.push(("operation", op.to_string()));
         }
-        let response = self
-            .http
-            .get(format!("{}/api/traces", self.url))
-            .query(&query)
-            .send()
+        let exchange = async {
+            let response = self
+                .http
+                .get(format!("{}/api/traces", self.url))
+                .query(&query)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            let status = response.status();
+            let body = read_body(response, self.max_response_bytes)
+                .await
+                .map_err(|e| match e {
+                    BodyError::TooLarge { limit, declared } => {
+                        JaegerError::TooLarge { limit, declared }
+                    }
+                    BodyError::Read(e) => self.error(e),
+                })?;
+            if !status.is_success() {
+                return Err(JaegerError::Status {
+                    status: status.as_u16(),
+                    body: body.excerpt(300),
+                });
+            }
+            body.json::<Traces>().map_err(JaegerError::Decode)
+        };
+        let traces = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|e| JaegerError::Http(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(JaegerError::Status {
-                status: status.as_u16(),
-                body: body.chars().take(300).collect(),
-            });
-        }
-        let traces: Traces = response
-            .json()
-            .await
-            .map_err(|e| JaegerError::Decode(e.to_string()))?;
+            .unwrap_or(Err(JaegerError::Timeout(self.timeout)))?;
         Ok(traces.data.unwrap_or_default())
+    }
+
+    fn error(&self, e: reqwest::Error) -> JaegerError {
+        if e.is_timeout() {
+            JaegerError::Timeout(self.timeout)
+        } else {
+            JaegerError::Http(e.to_string())
+        }
     }
 
     /// Per trace, the duration of the service's entry span (the named operation's

@@ -1,6 +1,8 @@
 //! Observe: what Governor reads about one service per evaluation. Missing data is
 //! `None`, never zero; the Prometheus source and the simulator both produce it.
 
+pub mod answer;
+pub mod http;
 pub mod jaeger;
 pub mod prometheus;
 pub mod queries;
@@ -124,45 +126,63 @@ impl std::fmt::Display for Window {
 }
 
 /// One observation cycle for `slos`: the batched Prometheus plan, then trace
-/// latency from Jaeger for the SLOs whose `indicators.source` is jaeger.
+/// latency from Jaeger for the SLOs whose `indicators.source` is jaeger, at
+/// most as many Jaeger queries at once as Prometheus ones, each within the
+/// source's timeout.
 pub async fn cycle(
     source: &prometheus::PrometheusSource,
     jaeger: Option<&jaeger::JaegerSource>,
     slos: &[&ServiceLevelObjective],
 ) -> prometheus::Cycle {
+    use futures::StreamExt;
+
     let specs: Vec<_> = slos.iter().map(|s| &s.spec).collect();
     let mut cycle = source.observe(&specs).await;
     let window = source.window.0;
     let now_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    for (i, slo) in slos.iter().enumerate().take(cycle.readings.len()) {
-        if slo.spec.indicators.source != IndicatorSource::Jaeger {
-            continue;
+    // (SLO index, service, operation) of every SLO whose latency comes from traces.
+    let wanted: Vec<(usize, String, Option<String>)> = slos
+        .iter()
+        .enumerate()
+        .take(cycle.readings.len())
+        .filter(|(_, slo)| slo.spec.indicators.source == IndicatorSource::Jaeger)
+        .map(|(i, slo)| {
+            let j = slo.spec.indicators.jaeger.as_ref();
+            let service = j
+                .and_then(|j| j.service.clone())
+                .unwrap_or_else(|| slo.spec.service.clone());
+            (i, service, j.and_then(|j| j.operation.clone()))
+        })
+        .collect();
+    let Some(jaeger) = jaeger else {
+        for (i, _, _) in wanted {
+            cycle.readings[i].missing.insert(
+                "latency".into(),
+                "indicators.source is jaeger, and no Jaeger URL is configured".into(),
+            );
         }
-        let j = slo.spec.indicators.jaeger.as_ref();
-        let service = j
-            .and_then(|j| j.service.clone())
-            .unwrap_or_else(|| slo.spec.service.clone());
-        let operation = j.and_then(|j| j.operation.clone());
-        match jaeger {
-            None => {
-                cycle.readings[i].missing.insert(
-                    "latency".into(),
-                    "indicators.source is jaeger, and no Jaeger URL is configured".into(),
-                );
-            }
-            Some(source) => match source
+        return cycle;
+    };
+    let answers: Vec<_> = futures::stream::iter(wanted)
+        .map(|(i, service, operation)| async move {
+            let p = jaeger
                 .percentiles(&service, operation.as_deref(), window, now_us)
-                .await
-            {
-                Ok(p) => cycle.readings[i].observation.latency = p,
-                Err(e) => {
-                    cycle.readings[i]
-                        .missing
-                        .insert("latency".into(), e.to_string());
-                }
-            },
+                .await;
+            (i, p)
+        })
+        .buffer_unordered(source.concurrency.max(1))
+        .collect()
+        .await;
+    for (i, answer) in answers {
+        match answer {
+            Ok(p) => cycle.readings[i].observation.latency = p,
+            Err(e) => {
+                cycle.readings[i]
+                    .missing
+                    .insert("latency".into(), e.to_string());
+            }
         }
     }
     cycle

@@ -1,17 +1,23 @@
 //! The Prometheus signal source: runs the cycle's query plan with bounded
 //! concurrency and a timeout per query, and turns answers into one Observation
 //! per SLO. NaN, Inf and empty answers are missing (with the reason), never 0; a
-//! failed query affects only the SLOs it serves.
+//! failed query affects only the SLOs it serves: a batch that fails is split in
+//! halves and retried (within a number of extra queries per cycle), so that one
+//! SLO whose query Prometheus refuses (a huge label value, a query too slow or
+//! an answer too large) leaves only its own signals missing.
+//!
+//! Queries are POSTed as forms (no URL length limit), and every answer is read
+//! within `max_response_bytes` and `timeout`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt;
 use governor_crds::ServiceLevelObjectiveSpec as Spec;
-use prometheus_http_query::Client;
-use prometheus_http_query::response::Data;
 use serde::Serialize;
 
+use super::answer::{Data, Envelope, RangeVector};
+use super::http::{Body, BodyError, ByteSize, excerpt, read_body};
 use super::queries::{PlannedQuery, QueryPlan, Signal};
 use super::{Observation, clean};
 
@@ -20,6 +26,43 @@ use super::{Observation, clean};
 pub enum SourceError {
     #[error("invalid Prometheus URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
+}
+
+/// Why one query has no answer.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// No connection: nothing to do with the query itself.
+    #[error("Prometheus could not be reached: {0}")]
+    Unreachable(String),
+    #[error("query timed out after {0:?}")]
+    Timeout(Duration),
+    /// Prometheus (or a proxy in front of it) refused or failed the query.
+    #[error("Prometheus answered {status}{}: {message}", if kind.is_empty() { String::new() } else { format!(" {kind}") })]
+    Refused {
+        status: u16,
+        /// Prometheus's errorType (bad_data, execution, timeout...), when it sent one.
+        kind: String,
+        message: String,
+    },
+    #[error("Prometheus's answer is larger than the {limit} limit{} (--max-response-bytes)", declared.map(|d| format!(": it declares {d} bytes")).unwrap_or_default())]
+    TooLarge {
+        limit: ByteSize,
+        declared: Option<u64>,
+    },
+    #[error("Prometheus's answer is not the expected JSON: {0}")]
+    Decode(String),
+    #[error("Prometheus answered a {0} where a {1} was expected")]
+    Shape(&'static str, &'static str),
+    #[error("reading Prometheus's answer failed: {0}")]
+    Read(String),
+}
+
+impl QueryError {
+    /// Whether a smaller batch may succeed where this one failed: anything but
+    /// a Prometheus that cannot be reached at all.
+    pub fn worth_splitting(&self) -> bool {
+        !matches!(self, QueryError::Unreachable(_))
+    }
 }
 
 /// The signals of one SLO and, for each missing one, why.
@@ -61,82 +104,119 @@ impl Reading {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Cycle {
     pub readings: Vec<Reading>,
-    /// PromQL queries issued.
+    /// PromQL queries issued, the retries of split batches included.
     pub queries: usize,
-    /// Queries that failed or timed out.
+    /// Queries that failed or timed out (a batch and its failing halves each count).
     pub failed: usize,
+    /// Of `queries`, those issued to retry the halves of failed batches.
+    pub split_queries: usize,
 }
 
 pub struct PrometheusSource {
-    client: Client,
+    http: reqwest::Client,
+    /// The base URL, without a trailing slash.
+    url: String,
     pub concurrency: usize,
     pub timeout: Duration,
     pub window: super::Window,
+    /// The largest answer read; a larger one fails its query.
+    pub max_response_bytes: ByteSize,
+    /// Extra queries a cycle may issue to split failed batches.
+    pub max_split_queries: usize,
+}
+
+/// A planned query being run, with the size of the batch it was split from.
+struct Attempt {
+    query: PlannedQuery,
+    /// Members of the plan's query this one comes from.
+    batch: usize,
 }
 
 impl PrometheusSource {
+    pub const DEFAULT_MAX_SPLIT_QUERIES: usize = 256;
+
     pub fn new(url: &str, timeout: Duration) -> Result<Self, SourceError> {
+        let invalid = |reason: String| SourceError::InvalidUrl {
+            url: url.into(),
+            reason,
+        };
         if !url.starts_with("http://") {
-            return Err(SourceError::InvalidUrl {
-                url: url.into(),
-                reason: "only http:// is supported for now (use a sidecar or in-cluster http endpoint for TLS)".into(),
-            });
+            return Err(invalid("only http:// is supported for now (use a sidecar or in-cluster http endpoint for TLS)".into()));
         }
+        reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .connect_timeout(timeout)
             .build()
-            .map_err(|e| SourceError::InvalidUrl {
-                url: url.into(),
-                reason: e.to_string(),
-            })?;
-        let client = Client::from(http, url).map_err(|e| SourceError::InvalidUrl {
-            url: url.into(),
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
-            client,
+            http,
+            url: url.trim_end_matches('/').to_string(),
             concurrency: 8,
             timeout,
             window: super::Window::default(),
+            max_response_bytes: ByteSize::default(),
+            max_split_queries: Self::DEFAULT_MAX_SPLIT_QUERIES,
         })
     }
 
     /// Reads every SLO's signals: one plan, its queries run at most
-    /// `concurrency` at a time.
+    /// `concurrency` at a time; then the halves of the batches that failed,
+    /// round after round, until every SLO is read or alone in a failing
+    /// query, or the cycle's `max_split_queries` are spent.
     pub async fn observe(&self, slos: &[&Spec]) -> Cycle {
         let plan = QueryPlan::build(slos, &self.window.to_string());
-        // Owned queries: the closure takes no borrowed argument, so the future
-        // stays Send for spawned tasks.
-        let queries: Vec<(usize, String)> = plan
-            .queries
-            .iter()
-            .enumerate()
-            .map(|(i, q)| (i, q.promql.clone()))
-            .collect();
-        let answers: Vec<(usize, Result<Data, String>)> = futures::stream::iter(queries)
-            .map(|(i, promql)| async move { (i, self.run(&promql).await) })
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
         let mut cycle = Cycle {
             readings: vec![Reading::default(); slos.len()],
-            queries: plan.queries.len(),
-            failed: 0,
+            ..Cycle::default()
         };
         let mut raw: Vec<HashMap<Signal, f64>> = vec![HashMap::new(); slos.len()];
-        for (i, answer) in answers {
-            let q = &plan.queries[i];
-            match answer {
-                Ok(data) => assign(q, &data, &mut raw, &mut cycle.readings, slos),
-                Err(reason) => {
-                    cycle.failed += 1;
-                    for (id, _) in &q.members {
-                        cycle.readings[*id]
-                            .missing
-                            .insert(q.signal.name(), reason.clone());
+        let mut spare = self.max_split_queries;
+        let mut round: Vec<Attempt> = plan
+            .queries
+            .into_iter()
+            .map(|query| Attempt {
+                batch: query.members.len(),
+                query,
+            })
+            .collect();
+        // Each round halves the failing batches: at most log2(SLOs) + 1 rounds.
+        while !round.is_empty() {
+            let answers = self.run_all(&round).await;
+            cycle.queries += round.len();
+            let mut next = Vec::new();
+            for (attempt, answer) in round.into_iter().zip(answers) {
+                let q = &attempt.query;
+                let e = match answer {
+                    Ok(data) => {
+                        assign(q, &data, &mut raw, &mut cycle.readings, slos);
+                        continue;
                     }
+                    Err(e) => e,
+                };
+                cycle.failed += 1;
+                let halves = (e.worth_splitting() && spare >= 2)
+                    .then(|| q.split())
+                    .flatten();
+                if let Some((a, b)) = halves {
+                    spare -= 2;
+                    cycle.split_queries += 2;
+                    for query in [a, b] {
+                        next.push(Attempt {
+                            query,
+                            batch: attempt.batch,
+                        });
+                    }
+                    continue;
+                }
+                let reason = self.reason(&attempt, &e);
+                for (id, _) in &q.members {
+                    cycle.readings[*id]
+                        .missing
+                        .insert(q.signal.name(), reason.clone());
                 }
             }
+            round = next;
         }
         for (id, values) in raw.into_iter().enumerate() {
             finish(&mut cycle.readings[id], &values);
@@ -144,17 +224,49 @@ impl PrometheusSource {
         cycle
     }
 
-    /// One instant query.
-    pub async fn run(&self, promql: &str) -> Result<Data, String> {
-        match tokio::time::timeout(self.timeout, self.client.query(promql).get()).await {
-            Err(_) => Err(format!("query timed out after {:?}", self.timeout)),
-            Ok(Err(e)) => Err(format!("query failed: {e}")),
-            Ok(Ok(result)) => Ok(result.into_inner().0),
+    /// Why the members of a failed query that is not split further miss its signal.
+    fn reason(&self, attempt: &Attempt, e: &QueryError) -> String {
+        let members = attempt.query.members.len();
+        if !e.worth_splitting() || attempt.batch == 1 {
+            format!("query failed: {e}")
+        } else if members == 1 {
+            format!(
+                "query failed: {e}; it fails for this SLO alone (its batch of {} SLOs was split, and the others were queried without it)",
+                attempt.batch
+            )
+        } else {
+            format!(
+                "query failed: {e}; in a batch of {members} SLOs, not split further: this cycle's {} extra queries are spent (--max-split-queries)",
+                self.max_split_queries
+            )
         }
     }
-}
 
-impl PrometheusSource {
+    /// The answers of `attempts`, in their order, at most `concurrency` at a time.
+    async fn run_all(&self, attempts: &[Attempt]) -> Vec<Result<Data, QueryError>> {
+        // Owned queries: the closure takes no borrowed argument, so the future
+        // stays Send for spawned tasks.
+        let queries: Vec<String> = attempts.iter().map(|a| a.query.promql.clone()).collect();
+        futures::stream::iter(queries)
+            .map(|promql| async move { self.query(&promql).await })
+            .buffered(self.concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// One instant query.
+    pub async fn query(&self, promql: &str) -> Result<Data, QueryError> {
+        self.post("/api/v1/query", &[("query", promql.to_string())])
+            .await
+    }
+
+    /// One instant query, its error as text.
+    pub async fn run(&self, promql: &str) -> Result<Data, String> {
+        self.query(promql)
+            .await
+            .map_err(|e| format!("query failed: {e}"))
+    }
+
     /// One range query over [start, end] (Unix seconds) at `step` seconds.
     pub async fn range(
         &self,
@@ -162,19 +274,96 @@ impl PrometheusSource {
         start: f64,
         end: f64,
         step: f64,
-    ) -> Result<Vec<prometheus_http_query::response::RangeVector>, String> {
-        let request = self
-            .client
-            .query_range(promql, start as i64, end as i64, step)
-            .get();
-        match tokio::time::timeout(self.timeout, request).await {
-            Err(_) => Err(format!("query timed out after {:?}", self.timeout)),
-            Ok(Err(e)) => Err(format!("query failed: {e}")),
-            Ok(Ok(result)) => match result.into_inner().0 {
-                Data::Matrix(m) => Ok(m),
-                _ => Err("Prometheus answered a range query without a matrix".into()),
-            },
+    ) -> Result<Vec<RangeVector>, String> {
+        let form = [
+            ("query", promql.to_string()),
+            ("start", format!("{}", start as i64)),
+            ("end", format!("{}", end as i64)),
+            ("step", format!("{step}")),
+        ];
+        match self.post("/api/v1/query_range", &form).await {
+            Ok(Data::Matrix(m)) => Ok(m),
+            Ok(other) => Err(format!(
+                "query failed: {}",
+                QueryError::Shape(other.kind(), "matrix")
+            )),
+            Err(e) => Err(format!("query failed: {e}")),
         }
+    }
+
+    /// POSTs `form` to `path`; the whole exchange within the timeout, the
+    /// answer within the size limit.
+    async fn post(&self, path: &str, form: &[(&str, String)]) -> Result<Data, QueryError> {
+        let exchange = async {
+            let response = self
+                .http
+                .post(format!("{}{path}", self.url))
+                .form(form)
+                .send()
+                .await
+                .map_err(|e| self.send_error(e))?;
+            let status = response.status();
+            let body = read_body(response, self.max_response_bytes)
+                .await
+                .map_err(|e| match e {
+                    BodyError::TooLarge { limit, declared } => {
+                        QueryError::TooLarge { limit, declared }
+                    }
+                    BodyError::Read(e) if e.is_timeout() => QueryError::Timeout(self.timeout),
+                    BodyError::Read(e) => QueryError::Read(e.to_string()),
+                })?;
+            parse(status, &body)
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(QueryError::Timeout(self.timeout)))
+    }
+
+    fn send_error(&self, e: reqwest::Error) -> QueryError {
+        if e.is_timeout() {
+            QueryError::Timeout(self.timeout)
+        } else if e.is_connect() {
+            QueryError::Unreachable(error_chain(&e))
+        } else {
+            QueryError::Read(error_chain(&e))
+        }
+    }
+}
+
+/// An error and its sources, e.g. "error sending request: connection refused".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// An answer's data, or why there is none. Prometheus's own error (bad_data,
+/// execution, timeout) is kept; any other body is quoted in part.
+fn parse(status: reqwest::StatusCode, body: &Body) -> Result<Data, QueryError> {
+    let envelope = body.json::<Envelope>();
+    if !status.is_success() && !matches!(envelope, Ok(Envelope::Error { .. })) {
+        return Err(QueryError::Refused {
+            status: status.as_u16(),
+            kind: String::new(),
+            message: body.excerpt(300),
+        });
+    }
+    match envelope {
+        Ok(Envelope::Success { data }) => Ok(data),
+        Ok(Envelope::Error { error_type, error }) => Err(QueryError::Refused {
+            status: status.as_u16(),
+            kind: error_type,
+            message: excerpt(error.as_bytes(), 300),
+        }),
+        Err(e) => Err(QueryError::Decode(e)),
     }
 }
 
@@ -222,7 +411,7 @@ fn assign(
             }
         }
         Data::Scalar(s) => series.push((None, s.value())),
-        Data::Matrix(_) => {}
+        Data::Matrix(_) | Data::String(_) => {}
     }
     for (id, key) in &q.members {
         let value = if q.by.is_empty() {

@@ -46,6 +46,27 @@ pub struct PlannedQuery {
     pub members: Vec<(usize, Vec<String>)>,
     /// The service label, for picking a raw query's series.
     pub service_label: String,
+    /// For a grouped query, its layout and window: what renders it again
+    /// for part of its members.
+    #[serde(skip)]
+    grouped: Option<(Layout, String)>,
+}
+
+impl PlannedQuery {
+    /// The same query for each half of its members, when it is a grouped
+    /// query with more than one: a batch that failed, to retry without
+    /// letting one member take the others' signals with it.
+    pub fn split(&self) -> Option<(PlannedQuery, PlannedQuery)> {
+        let (layout, window) = self.grouped.as_ref()?;
+        if self.members.len() < 2 {
+            return None;
+        }
+        let (a, b) = self.members.split_at(self.members.len() / 2);
+        Some((
+            grouped_query(layout.clone(), a.to_vec(), window),
+            grouped_query(layout.clone(), b.to_vec(), window),
+        ))
+    }
 }
 
 /// The whole cycle's queries.
@@ -240,6 +261,7 @@ fn raw_query(
         by: Vec::new(),
         members: vec![(id, key.to_vec())],
         service_label: service_label.to_string(),
+        grouped: None,
     }
 }
 
@@ -319,7 +341,8 @@ fn grouped_query(layout: Layout, members: Vec<(usize, Vec<String>)>, window: &st
         signal: layout.signal,
         by,
         members,
-        service_label: layout.service_label,
+        service_label: layout.service_label.clone(),
+        grouped: Some((layout, window.to_string())),
     }
 }
 
@@ -422,6 +445,41 @@ mod tests {
             "{}",
             grouped.promql
         );
+    }
+
+    #[test]
+    fn a_batch_splits_into_halves_down_to_one_slo() {
+        let specs: Vec<Spec> = (0..5)
+            .map(|i| spec(&format!("svc-{i}"), Some("/r")))
+            .collect();
+        let mut raw = spec("raw", None);
+        raw.indicators.prometheus.requests.query = Some("sum(rate(req_total[1m]))".into());
+        let mut all: Vec<&Spec> = specs.iter().collect();
+        all.push(&raw);
+        let plan = QueryPlan::build(&all, "1m");
+        let q = plan
+            .queries
+            .iter()
+            .find(|q| q.signal == Signal::Requests && !q.by.is_empty())
+            .unwrap();
+        let (a, b) = q.split().unwrap();
+        let ids = |q: &PlannedQuery| q.members.iter().map(|m| m.0).collect::<Vec<_>>();
+        assert_eq!((ids(&a), ids(&b)), (vec![0, 1], vec![2, 3, 4]));
+        // Each half is the query the plan would make for those SLOs alone.
+        let alone = QueryPlan::build(&all[2..5], "1m");
+        let same = alone
+            .queries
+            .iter()
+            .find(|x| x.signal == Signal::Requests)
+            .unwrap();
+        assert_eq!(b.promql, same.promql);
+        assert!(!a.promql.contains("svc-2") && a.promql.contains("svc-1"));
+        // Down to one SLO, and never for a raw query.
+        let (one, _) = a.split().unwrap();
+        assert_eq!(ids(&one), vec![0]);
+        assert!(one.split().is_none());
+        let raw_q = plan.queries.iter().find(|q| q.by.is_empty()).unwrap();
+        assert!(raw_q.split().is_none());
     }
 
     #[test]

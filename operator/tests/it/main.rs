@@ -7,6 +7,7 @@
 
 mod common;
 
+mod backend_limits;
 mod dashboard;
 mod decide_props;
 mod demo;

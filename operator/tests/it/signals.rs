@@ -220,3 +220,108 @@ async fn native_histograms_are_read() {
     }
     assert!(cycle["queries"].as_u64().unwrap() > 0);
 }
+
+/// SLOs of several namespaces share batched queries; one of them carries a
+/// service value of 11 MB (past the 10 MiB of form Prometheus reads, so it
+/// refuses every batch holding it with 400 bad_data), another one of 1.2 MB
+/// (which a POSTed query carries). The cycle splits the refused batches: the
+/// other SLOs read their signals, the offending one misses its own with the
+/// reason, and nothing reads as zero. The SLOs are built in process: both
+/// values are past what validation admits, so `governor observe` would not
+/// query them.
+#[tokio::test]
+async fn one_slo_refused_by_prometheus_leaves_the_others_read() {
+    let _slot = gate::heavy().await;
+    let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
+    let prom = Prometheus::start(std::slice::from_ref(&addr))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.yaml");
+    std::fs::write(&file, slo_yaml("roadtrip-api", "roadtrip-api")).unwrap();
+    wait_for_reading(&prom.url, &file, "roadtrip-api", "/observation/latency/p99").await;
+
+    let huge = "x".repeat(11_000_000);
+    let big = "y".repeat(1_200_000);
+    let services = [
+        "roadtrip-api",
+        huge.as_str(),
+        "roadtrip-stories",
+        big.as_str(),
+        "roadtrip-bookings",
+    ];
+    let slos: Vec<governor_crds::ServiceLevelObjective> = services
+        .iter()
+        .enumerate()
+        .map(|(i, service)| {
+            let yaml = slo_yaml(&format!("slo-{i}"), "placeholder")
+                .replace("namespace: sim", &format!("namespace: team-{i}"));
+            let mut slo: governor_crds::ServiceLevelObjective =
+                serde_yaml_ng::from_str(&yaml).unwrap();
+            slo.spec.service = service.to_string();
+            slo
+        })
+        .collect();
+    let refs: Vec<_> = slos.iter().collect();
+    let mut source =
+        governor::observe::prometheus::PrometheusSource::new(&prom.url, Duration::from_secs(20))
+            .unwrap();
+    source.window = "15s".parse().unwrap();
+    let cycle = governor::observe::cycle(&source, None, &refs).await;
+    let plan = cycle.queries - cycle.split_queries;
+    eprintln!(
+        "{} queries in the plan, {} to split failed batches, {} failed",
+        plan, cycle.split_queries, cycle.failed
+    );
+    assert!(cycle.split_queries > 0, "no batch was split");
+    assert!(cycle.split_queries <= source.max_split_queries);
+
+    for i in [0, 2, 4] {
+        let r = &cycle.readings[i];
+        let o = &r.observation;
+        assert!(
+            o.request_rate.is_some_and(|v| v > 0.0),
+            "{}: {:#?}",
+            services[i],
+            r.missing
+        );
+        for q in [o.latency.p50, o.latency.p90, o.latency.p99] {
+            assert!(q.is_some_and(|v| v > 0.0), "{}: {r:#?}", services[i]);
+        }
+        assert!(o.sampled_at.is_some() && o.error_rate.is_some());
+        assert!(
+            !r.missing.values().any(|w| w.contains("query failed")),
+            "{}: {:#?}",
+            services[i],
+            r.missing
+        );
+    }
+    // The 11 MB SLO: every signal missing, each because its query fails alone.
+    let r = &cycle.readings[1];
+    assert_eq!(r.observation, Default::default());
+    for signal in ["Requests", "SampleTime", "latency_p99", "Errors", "PoolMax"] {
+        let why = r
+            .missing
+            .get(signal)
+            .unwrap_or_else(|| panic!("{signal} has no reason: {:#?}", r.missing));
+        assert!(
+            why.starts_with("query failed: ")
+                && why.contains("it fails for this SLO alone (its batch of 5 SLOs was split"),
+            "{signal}: {why}"
+        );
+        assert!(
+            why.len() < 1000,
+            "the reason quotes the query: {} bytes",
+            why.len()
+        );
+    }
+    eprintln!("why: {}", r.missing["Requests"]);
+    // The 1.2 MB SLO is queried (no such service: no data), not read as zero.
+    let r = &cycle.readings[3];
+    assert_eq!(r.observation.request_rate, None);
+    assert!(
+        r.missing["Requests"].starts_with("no data"),
+        "{:#?}",
+        r.missing
+    );
+}
