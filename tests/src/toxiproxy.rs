@@ -58,13 +58,9 @@ impl Toxiproxy {
     pub async fn proxy(&self, name: &str, upstream: &str) -> crate::Result<Proxy> {
         let listen = format!("127.0.0.1:{}", free_port()?);
         let body = json!({"name": name, "listen": listen, "upstream": upstream, "enabled": true});
-        self.send(
-            self.http
-                .post(format!("{}/proxies", self.api))
-                .json(&body),
-        )
-        .await
-        .with_context(|| format!("creating proxy {name} -> {upstream}"))?;
+        self.send(self.http.post(format!("{}/proxies", self.api)).json(&body))
+            .await
+            .with_context(|| format!("creating proxy {name} -> {upstream}"))?;
         Ok(Proxy {
             name: name.into(),
             listen,
@@ -133,13 +129,9 @@ impl Proxy {
     /// Disabled: the listener closes and every open connection is dropped;
     /// enabled again: it listens on the same address.
     pub async fn set_enabled(&self, enabled: bool) -> crate::Result<()> {
-        send(
-            self.http
-                .post(&self.url)
-                .json(&json!({"enabled": enabled})),
-        )
-        .await
-        .with_context(|| format!("setting {} enabled={enabled}", self.name))?;
+        send(self.http.post(&self.url).json(&json!({"enabled": enabled})))
+            .await
+            .with_context(|| format!("setting {} enabled={enabled}", self.name))?;
         Ok(())
     }
 }

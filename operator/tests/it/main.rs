@@ -11,6 +11,7 @@ mod dashboard;
 mod decide_props;
 mod demo;
 mod erlang_c;
+mod faults;
 mod helm;
 mod operator;
 mod operator_resilience;
