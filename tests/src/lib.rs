@@ -1,5 +1,5 @@
 //! Harness for Governor's integration tests: the real servers (kube-apiserver +
-//! etcd, Prometheus, Alertmanager, Jaeger) started on free loopback ports, ready
+//! etcd, Prometheus, Alertmanager, Jaeger, Toxiproxy) started on free loopback ports, ready
 //! when returned, logs kept for failed tests, stopped on drop.
 
 pub mod browser;
