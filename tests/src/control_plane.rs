@@ -201,6 +201,23 @@ impl ControlPlane {
         Ok(token)
     }
 
+    /// Kills etcd (SIGKILL) under the running API server: reads and writes
+    /// fail until `start_etcd`.
+    pub fn stop_etcd(&mut self) {
+        self.etcd.stop();
+    }
+
+    /// Starts etcd again (same port, same data) and waits for its /health.
+    pub async fn start_etcd(&mut self) -> crate::Result<()> {
+        let client_port = std::fs::read_to_string(self.etcd.dir.path().join("client-port"))?;
+        let health = format!("http://127.0.0.1:{}/health", client_port.trim());
+        self.etcd.restart()?;
+        let http = reqwest::Client::new();
+        self.etcd
+            .wait_ready(Duration::from_secs(30), || http_ok(&http, &health))
+            .await
+    }
+
     /// Stops kube-apiserver and etcd now.
     pub fn stop(&mut self) {
         self.apiserver.stop();

@@ -1,5 +1,5 @@
 //! Harness for Governor's integration tests: the real servers (kube-apiserver +
-//! etcd, Prometheus, Alertmanager, Jaeger) started on free loopback ports, ready
+//! etcd, Prometheus, Alertmanager, Jaeger, Toxiproxy) started on free loopback ports, ready
 //! when returned, logs kept for failed tests, stopped on drop.
 
 pub mod browser;
@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod observability;
 pub mod process;
 pub mod tools;
+pub mod toxiproxy;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub use browser::Chromium;
 pub use control_plane::ControlPlane;
 pub use observability::{Alertmanager, Jaeger, Prometheus};
 pub use process::{Server, free_port, wait_until};
+pub use toxiproxy::{Toxic, Toxiproxy};
 pub use webhook::Webhook;
 
 /// The repository root.

@@ -5,6 +5,7 @@
 #   chromium                            (Debian package, dashboard browser tests)
 #   mold                                (Debian package, the linker of the test build)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
+#   toxiproxy-server                    (built from its Go module; fault injection)
 # Prints the bin folder on the last line of stdout. Idempotent.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ K8S_VERSION=v1.37.2       # k8s.io/kubernetes; staging modules are v0.37.2
 ETCD_VERSION=v3.6.16      # go.etcd.io/etcd/server/v3
 JAEGER_VERSION=v1.76.0    # github.com/jaegertracing/jaeger (the v2 all-in-one binary)
 HELM_VERSION=v3.22.0      # helm.sh/helm/v3
+TOXIPROXY_VERSION=v2.5.0  # github.com/Shopify/toxiproxy/v2 (not in TOOLS_KEY: added later,
+                          # built into the same folder by name; bump by renaming the binary)
 DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
@@ -129,7 +132,10 @@ main() {
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   kube_apiserver
   jaeger
-  for t in prometheus promtool alertmanager chromium etcd helm kube-apiserver jaeger; do
+  build_go toxiproxy-server "github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION" \
+    github.com/Shopify/toxiproxy/v2/cmd/server \
+    "-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION"
+  for t in prometheus promtool alertmanager chromium etcd helm kube-apiserver jaeger toxiproxy-server; do
     [ -x "$BIN/$t" ] || fail "$t missing from $BIN"
   done
   say "all tools ready in $BIN"

@@ -12,6 +12,7 @@ mod dashboard;
 mod decide_props;
 mod demo;
 mod erlang_c;
+mod faults;
 mod helm;
 mod operator;
 mod operator_fencing;
