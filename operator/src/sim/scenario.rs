@@ -294,7 +294,7 @@ cache:
   cooldown: 10m
   warmBeforeScaleUp: true
   warmUp:
-    http: {url: "http://roadtrip-api:8080", routes: [/api/stories/popular]}
+    http: {service: roadtrip-api, port: 8080, paths: [/api/stories/popular]}
 "#;
     serde_yaml_ng::from_str(yaml).expect("the built-in audit SLO parses")
 }
