@@ -335,25 +335,6 @@ pub fn status(prev: Option<&Status>, p: &Pass) -> Status {
     }
 }
 
-/// The status when the target cannot be read: `TargetFound` and `Ready` turn
-/// false with `message`; everything else is kept from `prev`.
-pub fn target_missing(
-    prev: Option<&Status>,
-    generation: Option<i64>,
-    message: &str,
-    now: Time,
-) -> Status {
-    let kinds = [kind::TARGET_FOUND, kind::READY];
-    refused(
-        prev,
-        generation,
-        &kinds,
-        reason::TARGET_MISSING,
-        message,
-        now,
-    )
-}
-
 /// The status of an SLO whose pass was refused: the `kinds` conditions false
 /// with `reason` and `message`, the rest of the status kept.
 pub fn refused(

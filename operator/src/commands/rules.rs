@@ -221,10 +221,8 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
 /// `--apply`: the rules of every SLO in the cluster (or one namespace), applied.
 async fn apply(args: Args) -> Result<ExitCode, Error> {
     let client = super::kube_client().await?;
-    let api: kube::Api<ServiceLevelObjective> = match &args.namespace {
-        Some(ns) => kube::Api::namespaced(client.clone(), ns),
-        None => kube::Api::all(client.clone()),
-    };
+    let api: kube::Api<ServiceLevelObjective> =
+        crate::scope::api(&client, args.namespace.as_deref());
     let slos = api
         .list(&Default::default())
         .await

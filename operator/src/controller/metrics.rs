@@ -157,6 +157,21 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Counts a failed write of `knob` for `slo`.
+    pub fn actuation_failed(
+        &self,
+        slo: &governor_crds::ServiceLevelObjective,
+        knob: governor_crds::Knob,
+    ) {
+        use kube::ResourceExt;
+        let labels = SloKnob {
+            namespace: slo.namespace().unwrap_or_default(),
+            slo: slo.name_any(),
+            knob: knob.as_str().into(),
+        };
+        self.actuation_errors.get_or_create(&labels).inc();
+    }
+
     /// Removes every series of a deleted SLO.
     pub fn forget(&self, namespace: &str, name: &str) {
         let slo = Slo {

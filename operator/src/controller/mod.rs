@@ -91,10 +91,15 @@ async fn pass(slo: &ServiceLevelObjective, ctx: &Context) -> Result<Action, Erro
         .instrument(tracing::info_span!("read_target"))
         .await;
     let found = match read {
-        Err(Error::TargetMissing(what)) => return target_missing(ctx, slo, what).await,
-        Err(e @ Error::NotManaged { .. }) => {
+        // A missing target, or one that did not opt in: said in TargetFound
+        // and Ready, and looked for again later.
+        Err(e @ (Error::TargetMissing(_) | Error::NotManaged { .. })) => {
+            let (why, event_reason) = match e {
+                Error::TargetMissing(_) => (reason::TARGET_MISSING, event::TARGET_MISSING),
+                _ => (reason::NOT_MANAGED, event::NOT_MANAGED),
+            };
             let kinds = [kind::TARGET_FOUND, kind::READY];
-            return refuse(ctx, slo, &kinds, reason::NOT_MANAGED, event::NOT_MANAGED, e).await;
+            return refuse(ctx, slo, &kinds, why, event_reason, e).await;
         }
         other => other?,
     };
@@ -192,26 +197,6 @@ async fn read_target(ctx: &Context, slo: &ServiceLevelObjective) -> Result<Found
     })
 }
 
-/// Says the target is missing (the Event once, when it goes missing), keeps the
-/// rest of the status, and looks again later.
-async fn target_missing(
-    ctx: &Context,
-    slo: &ServiceLevelObjective,
-    what: String,
-) -> Result<Action, Error> {
-    let e = Error::TargetMissing(what);
-    let kinds = [kind::TARGET_FOUND, kind::READY];
-    refuse(
-        ctx,
-        slo,
-        &kinds,
-        reason::TARGET_MISSING,
-        event::TARGET_MISSING,
-        e,
-    )
-    .await
-}
-
 /// Says why a pass stopped, in the `kinds` conditions and (once, when it
 /// appears) an Event; keeps the rest of the status, and returns the error.
 async fn refuse(
@@ -302,12 +287,7 @@ async fn act(
         }
         Err(failed) if matches!(failed.error, Error::NotLeader) => Err(failed.error),
         Err(failed) => {
-            let labels = metrics::SloKnob {
-                namespace,
-                slo: slo.name_any(),
-                knob: failed.knob.as_str().into(),
-            };
-            ctx.metrics.actuation_errors.get_or_create(&labels).inc();
+            ctx.metrics.actuation_failed(slo, failed.knob);
             if let Error::NotManaged { .. } = failed.error {
                 let kinds = [kind::READY];
                 refuse(

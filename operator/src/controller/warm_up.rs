@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::context::{Uid, uid};
 use super::target::{MANAGED_ANNOTATION, SLO_LABEL, opted_in};
-use super::{Context, Error, Leader, events, metrics};
+use super::{Context, Error, Leader, events};
 
 /// How warm-ups run.
 #[derive(Clone, Debug)]
@@ -123,12 +123,8 @@ pub fn spawn(ctx: Arc<Context>, Queue(mut rx): Queue) -> tokio::task::JoinHandle
                 if let Err(e) = result
                     && !matches!(e, Error::NotLeader)
                 {
-                    let labels = metrics::SloKnob {
-                        namespace: slo.namespace().unwrap_or_default(),
-                        slo: slo.name_any(),
-                        knob: governor_crds::Knob::CacheWarmUp.as_str().into(),
-                    };
-                    ctx.metrics.actuation_errors.get_or_create(&labels).inc();
+                    ctx.metrics
+                        .actuation_failed(&slo, governor_crds::Knob::CacheWarmUp);
                     events::warning(&ctx, &slo, event::WARM_UP_FAILED, e.to_string()).await;
                 }
             });

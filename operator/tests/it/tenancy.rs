@@ -71,6 +71,16 @@ async fn events_of(events: &Api<Event>, name: &str, reason: &str) -> Vec<String>
         .collect()
 }
 
+/// The note of the first Event `reason` on `name`, waited for up to 120 s.
+async fn first_event(events: &Api<Event>, name: &str, reason: &str) -> String {
+    let what = format!("a {reason} Event on {name}");
+    wait_until(&what, Duration::from_secs(120), || async {
+        events_of(events, name, reason).await.into_iter().next()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_namespace() {
     let _slot = gate::heavy().await;
@@ -191,18 +201,7 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
 
     // The stories warm-up: GET to each path of the Service, the redirect not
     // followed, the slow path given up after the 1 s timeout.
-    let failed = wait_until(
-        "the warm-up to finish",
-        Duration::from_secs(120),
-        || async {
-            events_of(&events, "roadtrip-stories", "WarmUpFailed")
-                .await
-                .into_iter()
-                .next()
-        },
-    )
-    .await
-    .unwrap();
+    let failed = first_event(&events, "roadtrip-stories", "WarmUpFailed").await;
     assert!(
         failed.contains("2 of 3 paths failed") && failed.contains("redirects are not followed"),
         "{failed}"
@@ -258,18 +257,7 @@ async fn governor_writes_only_what_opts_in_and_warms_only_a_service_of_the_names
     assert!(scaled >= Some(3), "stories not scaled: {scaled:?}");
 
     // The pool key another manager owns is never taken.
-    let refused = wait_until(
-        "the pool write refused",
-        Duration::from_secs(120),
-        || async {
-            events_of(&events, "roadtrip-api", "NotManaged")
-                .await
-                .into_iter()
-                .next()
-        },
-    )
-    .await
-    .unwrap();
+    let refused = first_event(&events, "roadtrip-api", "NotManaged").await;
     assert!(
         refused.contains("ConfigMap")
             && refused.contains("roadtrip-api-db")
