@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 pub use browser::Chromium;
 pub use control_plane::ControlPlane;
-pub use observability::{Alertmanager, Jaeger, Prometheus};
+pub use observability::{Alertmanager, Jaeger, Prometheus, Version as PrometheusVersion};
 pub use process::{Server, free_port, wait_until};
 pub use toxiproxy::{Toxic, Toxiproxy};
 pub use webhook::Webhook;

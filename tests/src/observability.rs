@@ -23,10 +23,42 @@ async fn start_with_ready_endpoint(
     Ok((url, server))
 }
 
+/// A major version of Prometheus: 2.x from Debian, 3.x built from its Go
+/// module. They differ where Governor cares: 3.x writes classic bucket
+/// boundaries as `le="1.0"` where 2.x keeps the client's `le="1"`, and scrapes
+/// native histograms only when `scrape_native_histograms` is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V2,
+    V3,
+}
+
+impl Version {
+    /// Both, for tests that must hold on each.
+    pub const ALL: [Version; 2] = [Version::V2, Version::V3];
+
+    /// The server's tool name.
+    pub fn prometheus(self) -> &'static str {
+        match self {
+            Version::V2 => "prometheus",
+            Version::V3 => "prometheus3",
+        }
+    }
+
+    /// Its promtool's tool name.
+    pub fn promtool(self) -> &'static str {
+        match self {
+            Version::V2 => "promtool",
+            Version::V3 => "promtool3",
+        }
+    }
+}
+
 /// A real Prometheus: 1 s scrape interval, remote-write receiver on.
 pub struct Prometheus {
     pub url: String,
     pub server: Server,
+    pub version: Version,
 }
 
 impl Prometheus {
@@ -36,9 +68,9 @@ impl Prometheus {
         Self::start_with(targets, &[], None).await
     }
 
-    /// As `start`, scraping `metrics_path` instead of /metrics.
-    pub async fn start_scraping(targets: &[String], metrics_path: &str) -> crate::Result<Self> {
-        Self::start_full(targets, metrics_path, &[], None).await
+    /// As `start`, on Prometheus `version`.
+    pub async fn start_on(version: Version, targets: &[String]) -> crate::Result<Self> {
+        Self::start_version(version, targets, "/metrics", &[], None).await
     }
 
     pub async fn start_with(
@@ -46,10 +78,12 @@ impl Prometheus {
         rule_files: &[std::path::PathBuf],
         alertmanager: Option<&str>,
     ) -> crate::Result<Self> {
-        Self::start_full(targets, "/metrics", rule_files, alertmanager).await
+        Self::start_version(Version::V2, targets, "/metrics", rule_files, alertmanager).await
     }
 
-    async fn start_full(
+    /// Starts Prometheus `version` scraping `metrics_path` of each target.
+    pub async fn start_version(
+        version: Version,
         targets: &[String],
         metrics_path: &str,
         rule_files: &[std::path::PathBuf],
@@ -72,24 +106,34 @@ impl Prometheus {
             )
         });
         // JSON is YAML: values are serialized, never spliced raw.
+        // 3.x scrapes native histograms only when asked; 2.x by feature flag.
+        let (native_config, native_flag) = match version {
+            Version::V2 => ("", Some("--enable-feature=native-histograms")),
+            Version::V3 => ("  scrape_native_histograms: true\n", None),
+        };
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{native_config}\
              rule_files: {rules_json}\n{alerting}\
              scrape_configs:\n- job_name: test\n  scrape_interval: 1s\n  metrics_path: {path_json}\n  static_configs:\n  - targets: {targets_json}\n"
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config)?;
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", config_path.display()),
             format!("--storage.tsdb.path={}", dir.path().join("data").display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--web.enable-remote-write-receiver".into(),
             "--web.enable-lifecycle".into(),
-            "--enable-feature=native-histograms".into(),
             "--log.level=warn".into(),
         ];
-        let (url, server) = start_with_ready_endpoint("prometheus", &args, dir, port).await?;
-        Ok(Self { url, server })
+        args.extend(native_flag.map(String::from));
+        let (url, server) =
+            start_with_ready_endpoint(version.prometheus(), &args, dir, port).await?;
+        Ok(Self {
+            url,
+            server,
+            version,
+        })
     }
 
     /// Kills Prometheus (SIGKILL): queries fail until `restart`.

@@ -6,6 +6,7 @@
 #   mold                                (Debian package, the linker of the test build)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
 #   toxiproxy-server                    (built from its Go module; fault injection)
+#   prometheus3, promtool3              (Prometheus 3.x, built from its Go module)
 # Prints the bin folder on the last line of stdout. Idempotent.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ JAEGER_VERSION=v1.76.0    # github.com/jaegertracing/jaeger (the v2 all-in-one b
 HELM_VERSION=v3.22.0      # helm.sh/helm/v3
 TOXIPROXY_VERSION=v2.5.0  # github.com/Shopify/toxiproxy/v2 (not in TOOLS_KEY: added later,
                           # built into the same folder by name; bump by renaming the binary)
+PROMETHEUS3_VERSION=v0.316.0  # github.com/prometheus/prometheus: v0.3MM.P is Prometheus 3.MM.P (not
+                              # in TOOLS_KEY either; built as prometheus3 and promtool3 beside 2.x)
 DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
@@ -122,6 +125,23 @@ jaeger() {
   build_go jaeger "github.com/jaegertracing/jaeger@$JAEGER_VERSION" github.com/jaegertracing/jaeger/cmd/jaeger "" "$replaces"
 }
 
+# Prometheus 3 and its promtool, without the web UI's assets (the tests use the
+# HTTP API only) and without the cloud service discoveries (remove_all_sd keeps
+# file and http SD: a third of the build time); the version is stamped the way
+# Prometheus's own build does.
+prometheus3() {
+  local minor=${PROMETHEUS3_VERSION#v0.}; minor=${minor%%.*}
+  local patch=${PROMETHEUS3_VERSION##*.}
+  local v="3.$((10#${minor:1})).$patch"
+  local ld="-X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=release-3"
+  local GOFLAGS="$GOFLAGS -tags=remove_all_sd"
+  export GOFLAGS
+  build_go prometheus3 "github.com/prometheus/prometheus@$PROMETHEUS3_VERSION" \
+    github.com/prometheus/prometheus/cmd/prometheus "$ld"
+  build_go promtool3 "github.com/prometheus/prometheus@$PROMETHEUS3_VERSION" \
+    github.com/prometheus/prometheus/cmd/promtool "$ld"
+}
+
 main() {
   say "tools folder: $PREFIX"
   command -v go >/dev/null || fail "go is not installed (needed to build kube-apiserver, etcd, jaeger, helm)"
@@ -135,7 +155,9 @@ main() {
   build_go toxiproxy-server "github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION" \
     github.com/Shopify/toxiproxy/v2/cmd/server \
     "-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION"
-  for t in prometheus promtool alertmanager chromium etcd helm kube-apiserver jaeger toxiproxy-server; do
+  prometheus3
+  for t in prometheus promtool prometheus3 promtool3 alertmanager chromium etcd helm kube-apiserver jaeger \
+    toxiproxy-server; do
     [ -x "$BIN/$t" ] || fail "$t missing from $BIN"
   done
   say "all tools ready in $BIN"

@@ -4,7 +4,7 @@
 //! with recording rules so the alert expressions stay cheap.
 //!
 //! Windows are the SRE workbook's for a 30-day SLO, scaled to the SLO's window
-//! (never below one minute): page at 14.4x over 1h and 5m, and at 6x over 6h and
+//! (never below two minutes): page at 14.4x over 1h and 5m, and at 6x over 6h and
 //! 30m; ticket at 3x over 1d and 2h, and at 1x over 3d and 6h.
 
 mod alerts;
@@ -96,10 +96,16 @@ impl Tier {
     }
 }
 
-/// A window scaled from its 30-day value to the SLO's, in whole minutes, at least one.
+/// The shortest window a rule reads: two scrapes at Prometheus's default 1m
+/// interval. A 1m window is empty there on Prometheus 3, whose ranges are
+/// left-open, so `rate()` finds one sample.
+pub const MIN_WINDOW_MINUTES: f64 = 2.0;
+
+/// A window scaled from its 30-day value to the SLO's, in whole minutes, at
+/// least `MIN_WINDOW_MINUTES`.
 pub fn scaled_window(base: f64, slo_window: f64) -> u64 {
     let minutes = (base * slo_window / THIRTY_DAYS / 60.0).round();
-    (minutes.max(1.0) as u64) * 60
+    (minutes.max(MIN_WINDOW_MINUTES) as u64) * 60
 }
 
 /// Seconds as a PromQL duration: "5m", "6h", "3d".
@@ -116,6 +122,54 @@ pub fn duration(secs: u64) -> String {
 pub fn le_text(v: f64) -> String {
     let s = format!("{v}");
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// Every way `le` is written for the boundary `v`: as the client exposed it
+/// ("1" from Go clients, "1.0" from Python and Rust ones, "1e+06"), and as
+/// Prometheus 3 stores classic buckets ("1.0", "1e+06"), which 2.x never
+/// rewrote. Matching them all matches the boundary by number.
+pub fn le_spellings(v: f64) -> Vec<String> {
+    let go = go_shortest(v);
+    let mut out = vec![le_text(v), format!("{v:?}"), go.clone()];
+    if !go.contains(['.', 'e']) {
+        out.push(format!("{go}.0"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it: the shortest
+/// digits, with an exponent below 1e-4 and from 1e6 ("1e+06", "2.5e-05").
+fn go_shortest(v: f64) -> String {
+    let sci = format!("{v:e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return sci;
+    };
+    if (-4..6).contains(&exp) {
+        format!("{v}")
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    }
+}
+
+/// The label matcher of the classic bucket whose boundary is `v`, by number:
+/// `le="0.1"` when it has one spelling, else `le=~"1|1\\.0"`.
+pub fn le_matcher(v: f64) -> String {
+    match &le_spellings(v)[..] {
+        [one] => format!("le=\"{}\"", escape_label_value(one)),
+        all => {
+            let alternatives: Vec<String> = all
+                .iter()
+                .map(|s| s.replace('.', "\\\\.").replace('+', "\\\\+"))
+                .collect();
+            format!("le=~\"{}\"", alternatives.join("|"))
+        }
+    }
 }
 
 /// Text for an annotation, with template actions in it made literal.
@@ -291,13 +345,25 @@ mod tests {
         assert_eq!(duration(scaled_window(3600.0, 86_400.0)), "2m");
         assert_eq!(
             duration(scaled_window(300.0, 86_400.0)),
-            "1m",
-            "never below a minute"
+            "2m",
+            "never below two minutes"
         );
         assert_eq!(duration(scaled_window(3600.0, 28.0 * 86_400.0)), "56m");
         assert_eq!(le_text(0.1), "0.1");
         assert_eq!(le_text(1.0), "1");
         assert_eq!(le_text(2.5), "2.5");
+    }
+
+    #[test]
+    fn bucket_boundaries_match_by_number() {
+        assert_eq!(le_spellings(1.0), ["1", "1.0"]);
+        assert_eq!(le_spellings(0.25), ["0.25"]);
+        assert_eq!(le_spellings(1e6), ["1000000", "1000000.0", "1e+06"]);
+        assert_eq!(le_spellings(2.5e-5), ["0.000025", "2.5e-05", "2.5e-5"]);
+        assert_eq!(le_spellings(100_000.0), ["100000", "100000.0"]);
+        assert_eq!(le_matcher(0.1), r#"le="0.1""#);
+        assert_eq!(le_matcher(1.0), r#"le=~"1|1\\.0""#);
+        assert_eq!(le_matcher(1e6), r#"le=~"1000000|1000000\\.0|1e\\+06""#);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use governor_crds::{
     HistogramKind, IndicatorSource, Latency, Problem, Quantile, ServiceLevelObjective,
 };
 
-use super::{Buckets, le_text, percent, selector};
+use super::{Buckets, le_matcher, le_text, percent, selector};
 
 /// One objective's SLI.
 pub(super) struct Objective {
@@ -123,8 +123,8 @@ impl LatencySli<'_> {
                 let le = self.classic_le(field, &what, t, &target)?;
                 (
                     format!(
-                        "1 - (sum(rate({metric}_bucket{{{sel}, le=\"{}\"}}[{{w}}])) / sum(rate({metric}_count{{{sel}}}[{{w}}])))",
-                        escape_label_value(&le)
+                        "1 - (sum(rate({metric}_bucket{{{sel}, {}}}[{{w}}])) / sum(rate({metric}_count{{{sel}}}[{{w}}])))",
+                        le_matcher(le)
                     ),
                     format!("sum(rate({metric}_count{{{sel}}}[{{w}}]))"),
                 )
@@ -140,9 +140,10 @@ impl LatencySli<'_> {
         })
     }
 
-    /// The `le` of the bucket that measures `t`: the boundary equal to it, the
+    /// The boundary of the bucket that measures `t`: the one equal to it, the
     /// nearest when allowed, or (boundaries unknown) the threshold itself.
-    fn classic_le(&mut self, field: &str, what: &str, t: f64, target: &Latency) -> Option<String> {
+    /// Rules match it by number, however `le` is spelled.
+    fn classic_le(&mut self, field: &str, what: &str, t: f64, target: &Latency) -> Option<f64> {
         let metric = self.metric;
         let Some(bounds) = self
             .buckets
@@ -150,13 +151,13 @@ impl LatencySli<'_> {
         else {
             self.unchecked
                 .push(format!("le=\"{}\" ({field})", le_text(t)));
-            return Some(le_text(t));
+            return Some(t);
         };
-        if let Some((_, text)) = bounds
+        if let Some((b, _)) = bounds
             .iter()
             .find(|(b, _)| (b - t).abs() <= 1e-9 * t.max(1.0))
         {
-            return Some(text.clone());
+            return Some(*b);
         }
         let nearest = bounds
             .iter()
@@ -170,12 +171,12 @@ impl LatencySli<'_> {
                 ));
                 None
             }
-            Some((_, text)) if self.allow_nearest_bucket => {
+            Some((b, text)) if self.allow_nearest_bucket => {
                 self.notes.push(format!(
                     "{what}: no bucket boundary of {metric}_bucket equals {target}; \
                      using the nearest, le=\"{text}\" (alerting.allowNearestBucket)"
                 ));
-                Some(text.clone())
+                Some(*b)
             }
             Some((_, text)) => {
                 self.problems.push(Problem::new(

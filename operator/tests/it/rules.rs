@@ -9,24 +9,41 @@ use std::time::{Duration, Instant};
 use governor::rules::{self, Generated, Options, RuleFile, Unchecked};
 use governor_crds::ServiceLevelObjective;
 use governor_crds::manifest::parse_documents;
-use governor_tests::{Alertmanager, Prometheus, Webhook, repo_root, tools, wait_until};
+use governor_tests::{
+    Alertmanager, Prometheus, PrometheusVersion, Webhook, repo_root, tools, wait_until,
+};
 use serde_json::json;
 
 use crate::common;
 use crate::common::gate;
+use crate::on_each_prometheus;
 
+/// Runs the promtool of Prometheus 2.x and of 3.x with `args`: they must
+/// agree. Returns whether they passed, and what each printed.
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(tools::tool("promtool").unwrap())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let runs: Vec<(bool, String)> = PrometheusVersion::ALL
+        .iter()
+        .map(|v| {
+            let out = Command::new(tools::tool(v.promtool()).unwrap())
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            let text = format!(
+                "--- {} ---\n{}{}",
+                v.promtool(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        })
+        .collect();
+    let text: String = runs.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        runs.iter().all(|(ok, _)| *ok == runs[0].0),
+        "promtool 2.x and 3.x disagree on {args:?}:\n{text}"
     );
-    (out.status.success(), text)
+    (runs[0].0, text)
 }
 
 fn governor(args: &[&str]) -> (i32, String, String) {
@@ -249,7 +266,7 @@ fn promtool_unit_tests_prove_each_tier_fires_resolves_and_stays_quiet() {
 
 #[test]
 fn a_burn_just_over_the_page_rate_pages_within_five_minutes_on_a_one_day_slo() {
-    // Scaled to a one-day window the page pair is 2m/1m, so a 15x burn (15 %
+    // Scaled to a one-day window the page pair is 2m/2m, so a 15x burn (15 %
     // slow against 1 %) that starts at minute 10 pages by minute 13.
     let dir = tempfile::tempdir().unwrap();
     let day = slo(&CHECKOUT.replace("window: 30d", "window: 1d"));
@@ -380,8 +397,8 @@ fn the_longest_slo_name_gives_valid_object_names_and_labels() {
 const LOAD_STEP: f64 = 600.0;
 const SPEED: f64 = 10.0;
 
-#[tokio::test]
-async fn a_fast_burn_pages_through_alertmanager() {
+on_each_prometheus!(a_fast_burn_pages_through_alertmanager);
+async fn a_fast_burn_pages_through_alertmanager(version: PrometheusVersion) {
     let _slot = gate::heavy().await;
     let webhook = Webhook::start().await.unwrap();
     let am = Alertmanager::start(&webhook.url).await.unwrap();
@@ -390,11 +407,17 @@ async fn a_fast_burn_pages_through_alertmanager() {
     let (_sim, sim_addr) = common::start_sim(&["--scenario", "flash-crowd", "--speed", "10"]).await;
     let rules_dir = tempfile::tempdir().unwrap();
     let glob = rules_dir.path().join("*.rules.yaml");
-    let prom = Prometheus::start_with(std::slice::from_ref(&sim_addr), &[glob], Some(&am.url))
-        .await
-        .unwrap();
+    let prom = Prometheus::start_version(
+        version,
+        std::slice::from_ref(&sim_addr),
+        "/metrics",
+        &[glob],
+        Some(&am.url),
+    )
+    .await
+    .unwrap();
 
-    // A one-day SLO shortens time: the page windows scale from 1h/5m to 2m/1m.
+    // A one-day SLO shortens time: the page windows scale from 1h/5m to 2m/2m.
     let dir = tempfile::tempdir().unwrap();
     let slo_file = dir.path().join("svc.yaml");
     std::fs::write(
@@ -453,6 +476,31 @@ async fn a_fast_burn_pages_through_alertmanager() {
     })
     .await
     .unwrap();
+
+    // A 1 s target, its boundary unchecked: the rule matches the bucket by
+    // number, although 3.x stores it as le="1.0" where the simulator wrote "1".
+    let second = slo(&std::fs::read_to_string(&slo_file)
+        .unwrap()
+        .replace("p99: 100ms", "p99: 1s"));
+    let generated = rules::generate(&second, &Options::default(), &Unchecked).unwrap();
+    let ratio = generated
+        .group
+        .unwrap()
+        .rules
+        .into_iter()
+        .find(|r| r.record.as_deref() == Some(&format!("{}2m", rules::ERROR_RATIO)))
+        .unwrap()
+        .expr;
+    assert!(!prom.query(&ratio).await.unwrap().is_empty(), "{ratio}");
+    let literal = prom
+        .query("http_server_request_duration_seconds_bucket{service=\"svc-0\", le=\"1\"}")
+        .await
+        .unwrap();
+    assert_eq!(
+        literal.is_empty(),
+        version == PrometheusVersion::V3,
+        "le=\"1\" as written by the simulator: {literal:?}"
+    );
 
     // The rules are in place before the burn: the load step is still ahead.
     let sim_time = common::truth(&sim_addr, 5).await[0]["sim_time"]

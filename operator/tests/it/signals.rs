@@ -1,14 +1,16 @@
 //! Signals against the real Prometheus: `governor sim serve` is scraped, and
 //! `governor observe` must agree with the simulator's ground truth, issue a
 //! number of queries that does not grow with the SLOs, keep hostile label
-//! values inert, and survive Prometheus going away.
+//! values inert, and survive Prometheus going away. Each runs on Prometheus
+//! 2.x and 3.x.
 
 use std::time::Duration;
 
-use governor_tests::{Prometheus, wait_until};
+use governor_tests::{Prometheus, PrometheusVersion, wait_until};
 
 use crate::common::gate;
 use crate::common::{observe_async, slo, start_sim, truth, wait_for_reading, wait_sim_time};
+use crate::on_each_prometheus;
 
 fn slo_yaml(name: &str, service: &str) -> String {
     format!(
@@ -34,11 +36,13 @@ async fn answered_queries(prom: &Prometheus) -> f64 {
     prom.answered("/api/v1/query").await.unwrap()
 }
 
-#[tokio::test]
-async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert() {
+on_each_prometheus!(observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert);
+async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert(
+    version: PrometheusVersion,
+) {
     let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
-    let prom = Prometheus::start(std::slice::from_ref(&addr))
+    let prom = Prometheus::start_on(version, std::slice::from_ref(&addr))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -102,11 +106,13 @@ async fn observed_percentiles_match_ground_truth_and_hostile_labels_stay_inert()
     }
 }
 
-#[tokio::test]
-async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
+on_each_prometheus!(queries_do_not_grow_with_slos_and_prometheus_outage_is_survived);
+async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived(
+    version: PrometheusVersion,
+) {
     let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "diurnal", "--services", "200"]).await;
-    let mut prom = Prometheus::start(std::slice::from_ref(&addr))
+    let mut prom = Prometheus::start_on(version, std::slice::from_ref(&addr))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -165,7 +171,7 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
         );
     }
     // And comes back: the next cycle reads data again.
-    let prom2 = Prometheus::start(std::slice::from_ref(&addr))
+    let prom2 = Prometheus::start_on(version, std::slice::from_ref(&addr))
         .await
         .unwrap();
     wait_until(
@@ -182,13 +188,19 @@ async fn queries_do_not_grow_with_slos_and_prometheus_outage_is_survived() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn native_histograms_are_read() {
+on_each_prometheus!(native_histograms_are_read);
+async fn native_histograms_are_read(version: PrometheusVersion) {
     let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
-    let prom = Prometheus::start_scraping(std::slice::from_ref(&addr), "/metrics/native")
-        .await
-        .unwrap();
+    let prom = Prometheus::start_version(
+        version,
+        std::slice::from_ref(&addr),
+        "/metrics/native",
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("native.yaml");
     let yaml = slo_yaml("roadtrip-api", "roadtrip-api").replace(
@@ -221,6 +233,8 @@ async fn native_histograms_are_read() {
     assert!(cycle["queries"].as_u64().unwrap() > 0);
 }
 
+on_each_prometheus!(one_slo_refused_by_prometheus_leaves_the_others_read);
+
 /// SLOs of several namespaces share batched queries; one of them carries a
 /// service value of 11 MB (past the 10 MiB of form Prometheus reads, so it
 /// refuses every batch holding it with 400 bad_data), another one of 1.2 MB
@@ -229,11 +243,10 @@ async fn native_histograms_are_read() {
 /// reason, and nothing reads as zero. The SLOs are built in process: both
 /// values are past what validation admits, so `governor observe` would not
 /// query them.
-#[tokio::test]
-async fn one_slo_refused_by_prometheus_leaves_the_others_read() {
+async fn one_slo_refused_by_prometheus_leaves_the_others_read(version: PrometheusVersion) {
     let _slot = gate::heavy().await;
     let (_sim, addr) = start_sim(&["--scenario", "audit"]).await;
-    let prom = Prometheus::start(std::slice::from_ref(&addr))
+    let prom = Prometheus::start_on(version, std::slice::from_ref(&addr))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,8 @@ fn pinned_versions_are_installed() {
     assert!(version_output("etcd", &["--version"]).contains("etcd Version: 3.6.16"));
     assert!(version_output("kube-apiserver", &["--version"]).contains("Kubernetes v1.37.2"));
     assert!(version_output("promtool", &["--version"]).contains("promtool, version 2."));
+    assert!(version_output("prometheus3", &["--version"]).contains("prometheus, version 3.16.0"));
+    assert!(version_output("promtool3", &["--version"]).contains("promtool, version 3.16.0"));
     assert!(version_output("alertmanager", &["--version"]).contains("alertmanager, version 0."));
     assert!(version_output("jaeger", &["--help"]).contains("jaeger"));
 }

@@ -5,6 +5,24 @@
 pub mod gate;
 pub mod operator;
 
+/// One test per Prometheus major version for `async fn NAME(PrometheusVersion)`:
+/// `NAME::v2` on 2.x (Debian) and `NAME::v3` on 3.x (built from its module).
+#[macro_export]
+macro_rules! on_each_prometheus {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn v2() {
+                super::$name(governor_tests::PrometheusVersion::V2).await
+            }
+            #[tokio::test]
+            async fn v3() {
+                super::$name(governor_tests::PrometheusVersion::V3).await
+            }
+        }
+    };
+}
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
