@@ -1051,6 +1051,56 @@ mod tests {
         BackendClient::new(Backend::Jaeger, https, &good, Duration::from_secs(1)).unwrap();
     }
 
+    /// An error that wraps the rustls error in an `io::Error`, as the
+    /// connector does, under another error.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_handshake_failure_is_found_in_the_chain_and_explained() {
+        let pki = governor_tests::tls::Pki::generate().unwrap();
+        let access = Access {
+            ca_file: Some(pki.ca.clone()),
+            cert_file: Some(pki.client_cert.clone()),
+            key_file: Some(pki.client_key.clone()),
+            ..Access::default()
+        };
+        let mut client = BackendClient::new(
+            Backend::Prometheus,
+            "https://p:9090",
+            &access,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let e = Outer(std::io::Error::other(unknown));
+        let found = rustls_cause(&e).unwrap();
+        let text = client.tls_text(found);
+        assert!(
+            text.starts_with("TLS with Prometheus failed: certificate verify failed: UnknownIssuer (--prometheus-ca-file "),
+            "{text}"
+        );
+        assert!(rustls_cause(&Outer(std::io::Error::other("plain"))).is_none());
+
+        // A client certificate that expired after the start.
+        let refused = rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
+        let text = client.tls_text(&refused);
+        assert!(
+            text.contains("the server refused the client certificate"),
+            "{text}"
+        );
+        if let Some((_, not_after)) = client.tls.client_cert.as_mut() {
+            not_after.unix = 0;
+        }
+        let text = client.tls_text(&refused);
+        assert!(
+            text.contains("alert BadCertificate (--prometheus-cert-file ")
+                && text.contains(": the client certificate expired at "),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_missing_ca_file_names_the_jaeger_flag_for_jaeger() {
         let access = Access {

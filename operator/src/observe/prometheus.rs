@@ -335,7 +335,7 @@ impl PrometheusSource {
                 return Err(QueryError::Denied {
                     status: status.as_u16(),
                     hint: self.client.denied_hint(),
-                    message: body.excerpt(200),
+                    message: body.excerpt(200).trim().to_string(),
                 });
             }
             parse(status, &body)

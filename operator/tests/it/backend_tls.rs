@@ -105,6 +105,18 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The flags of mutual TLS with `ca`, `cert` and `key`.
+fn mutual_tls<'a>(ca: &'a Path, cert: &'a Path, key: &'a Path) -> [&'a str; 6] {
+    [
+        "--prometheus-ca-file",
+        path(ca),
+        "--prometheus-cert-file",
+        path(cert),
+        "--prometheus-key-file",
+        path(key),
+    ]
+}
+
 #[tokio::test]
 async fn prometheus_over_tls_reads_through_and_each_failure_names_its_flag() {
     let _slot = gate::heavy().await;
@@ -290,14 +302,7 @@ async fn prometheus_over_tls_reads_through_and_each_failure_names_its_flag() {
     );
 
     // 2. A client certificate required: read with it.
-    let cert = [
-        "--prometheus-ca-file",
-        path(&pki.ca),
-        "--prometheus-cert-file",
-        path(&pki.client_cert),
-        "--prometheus-key-file",
-        path(&pki.client_key),
-    ];
+    let cert = mutual_tls(&pki.ca, &pki.client_cert, &pki.client_key);
     wait_until(
         "a p99 read over mutual TLS",
         Duration::from_secs(60),
@@ -319,14 +324,7 @@ async fn prometheus_over_tls_reads_through_and_each_failure_names_its_flag() {
         "{why}"
     );
     // One the server's CA did not sign.
-    let foreign = [
-        "--prometheus-ca-file",
-        path(&pki.ca),
-        "--prometheus-cert-file",
-        path(&pki.foreign_cert),
-        "--prometheus-key-file",
-        path(&pki.foreign_key),
-    ];
+    let foreign = mutual_tls(&pki.ca, &pki.foreign_cert, &pki.foreign_key);
     let run = observe(&with_cert.url, &file, &foreign, &[]).await;
     let why = why_missing(&run.json());
     println!("foreign client certificate: {why}");
@@ -422,9 +420,7 @@ async fn a_bearer_token_file_is_read_again_for_every_request() {
         .route("/api/v1/query", post(prometheus))
         .route("/api/traces", get(jaeger))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve_loopback(app).await;
 
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
