@@ -6,6 +6,7 @@ pub mod browser;
 pub mod control_plane;
 pub mod observability;
 pub mod process;
+pub mod tls;
 pub mod tools;
 pub mod toxiproxy;
 pub mod webhook;

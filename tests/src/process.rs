@@ -65,6 +65,8 @@ impl Server {
 
     /// Starts the process, its output appended to the log.
     fn spawn(&mut self) -> crate::Result<()> {
+        // Whoever talks to the server next may build a reqwest client.
+        crate::tls::install_crypto_provider();
         let out = File::options()
             .create(true)
             .append(true)

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::observe::Window;
+use crate::observe::backend::{JaegerAccess, PrometheusAccess};
 use crate::observe::http::ByteSize;
 use crate::observe::jaeger::JaegerSource;
 use crate::observe::prometheus::PrometheusSource;
@@ -23,12 +24,16 @@ use crate::observe::prometheus::PrometheusSource;
 /// Where the signals come from: the flags every command that reads them shares.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Sources {
-    /// Prometheus base URL, e.g. http://127.0.0.1:9090.
+    /// Prometheus base URL, e.g. http://127.0.0.1:9090 or https://prometheus.example:9090.
     #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
     pub prometheus: String,
+    #[command(flatten)]
+    pub prometheus_access: PrometheusAccess,
     /// Jaeger query base URL, for SLOs whose latency comes from traces.
     #[arg(long, env = "GOVERNOR_JAEGER_URL")]
     pub jaeger: Option<String>,
+    #[command(flatten)]
+    pub jaeger_access: JaegerAccess,
     /// Timeout per Prometheus or Jaeger query (the whole exchange: connect,
     /// send, read the answer), seconds.
     #[arg(long, default_value = "10", value_parser = crate::cli::timeout)]
@@ -47,11 +52,19 @@ pub struct Sources {
 impl Sources {
     /// The Prometheus source (reading over `window`) and the optional Jaeger source.
     pub fn open(&self, window: Window) -> Result<(PrometheusSource, Option<JaegerSource>), Error> {
-        let mut prometheus = PrometheusSource::new(&self.prometheus, self.timeout)?;
+        let mut prometheus = PrometheusSource::with_access(
+            &self.prometheus,
+            &self.prometheus_access.access(),
+            self.timeout,
+        )?;
         prometheus.window = window;
         prometheus.max_response_bytes = self.max_response_bytes;
         prometheus.max_split_queries = self.max_split_queries;
-        let mut jaeger = JaegerSource::optional(self.jaeger.as_deref(), self.timeout)
+        let mut jaeger = self
+            .jaeger
+            .as_deref()
+            .map(|url| JaegerSource::with_access(url, &self.jaeger_access.access(), self.timeout))
+            .transpose()
             .map_err(|e| Error::Usage(e.to_string()))?;
         if let Some(j) = &mut jaeger {
             j.max_response_bytes = self.max_response_bytes;

@@ -12,6 +12,7 @@ use governor_crds::ServiceLevelObjective;
 
 use crate::error::Error;
 use crate::observe::answer::Data;
+use crate::observe::backend::PrometheusAccess;
 use crate::observe::prometheus::PrometheusSource;
 use crate::rules::{self, Buckets, Known, Options, RuleFile, Unchecked};
 
@@ -34,6 +35,8 @@ pub struct Args {
     /// Prometheus base URL, to check that each latency target is a bucket boundary.
     #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
     pub prometheus: Option<String>,
+    #[command(flatten)]
+    pub prometheus_access: PrometheusAccess,
     /// Dashboard base URL, linked from every alert.
     #[arg(long, env = "GOVERNOR_DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
@@ -62,8 +65,11 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
 }
 
 /// Reads every bucket boundary the SLOs' latency alerts need.
-async fn boundaries(url: &str, slos: &[&ServiceLevelObjective]) -> Result<Known, String> {
-    let source = PrometheusSource::new(url, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+async fn boundaries(
+    source: &PrometheusSource,
+    slos: &[&ServiceLevelObjective],
+) -> Result<Known, String> {
+    let url = source.url();
     let mut known = Known::default();
     for slo in slos {
         let Some((metric, selector)) = rules::bucket_series(slo) else {
@@ -113,7 +119,14 @@ struct Generator {
 impl Generator {
     async fn new(args: &Args, slos: &[&ServiceLevelObjective]) -> Result<Self, Error> {
         let known = match &args.prometheus {
-            Some(url) => Some(boundaries(url, slos).await.map_err(Error::Failed)?),
+            Some(url) => {
+                let source = PrometheusSource::with_access(
+                    url,
+                    &args.prometheus_access.access(),
+                    Duration::from_secs(10),
+                )?;
+                Some(boundaries(&source, slos).await.map_err(Error::Failed)?)
+            }
             None => None,
         };
         Ok(Self {

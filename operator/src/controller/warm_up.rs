@@ -298,7 +298,7 @@ async fn requests(
 /// and gives up after the capped timeout.
 fn http_client(settings: &Settings, timeout: Duration) -> reqwest::Result<reqwest::Client> {
     let timeout = timeout.clamp(Duration::from_millis(100), WARM_UP_MAX_TIMEOUT);
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::observe::backend::plain_http(reqwest::Client::builder())
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(timeout)
@@ -355,7 +355,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_path_cannot_leave_the_service() {
-        let http = reqwest::Client::new();
+        let http = crate::observe::backend::plain_http(reqwest::Client::builder())
+            .build()
+            .unwrap();
         let host = "stories.roadtrip.svc.cluster.local";
         // Without the leading slash validation asks for, the path would name
         // another host; the request refuses before any connection.

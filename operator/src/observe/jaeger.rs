@@ -10,12 +10,23 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Percentiles;
+use super::backend::{Access, AccessError, Backend, BackendClient, SendError};
 use super::http::{BodyError, ByteSize, read_body};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JaegerError {
+    /// A flag that cannot be used (at start).
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("Jaeger query failed: {0}")]
     Http(String),
+    /// The TLS handshake failed, or a credentials file could not be read:
+    /// the text names the cause and the flag.
+    #[error("{0}")]
+    Setup(String),
+    /// 401 or 403: the credentials were refused, or none were given.
+    #[error("Jaeger answered {status}: {hint}")]
+    Denied { status: u16, hint: String },
     #[error("Jaeger answered {status}: {body}")]
     Status { status: u16, body: String },
     #[error("Jaeger query timed out after {0:?}")]
@@ -76,8 +87,7 @@ struct Process {
 }
 
 pub struct JaegerSource {
-    http: reqwest::Client,
-    url: String,
+    client: BackendClient,
     /// Most traces fetched per query.
     pub limit: usize,
     pub timeout: Duration,
@@ -86,25 +96,15 @@ pub struct JaegerSource {
 }
 
 impl JaegerSource {
-    /// A source for `url` when one is given.
-    pub fn optional(url: Option<&str>, timeout: Duration) -> Result<Option<Self>, JaegerError> {
-        url.map(|u| Self::new(u, timeout)).transpose()
+    /// A source of `url` without TLS settings or credentials.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, JaegerError> {
+        Self::with_access(url, &Access::default(), timeout)
     }
 
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, JaegerError> {
-        if !url.starts_with("http://") {
-            return Err(JaegerError::Http(format!(
-                "invalid Jaeger URL {url:?}: only http:// is supported for now"
-            )));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| JaegerError::Http(e.to_string()))?;
+    /// A source of `url` with the TLS and authentication of `access`.
+    pub fn with_access(url: &str, access: &Access, timeout: Duration) -> Result<Self, JaegerError> {
         Ok(Self {
-            http,
-            url: url.trim_end_matches('/').to_string(),
+            client: BackendClient::new(Backend::Jaeger, url, access, timeout)?,
             limit: 1000,
             timeout,
             max_response_bytes: ByteSize::default(),
@@ -130,10 +130,8 @@ impl JaegerSource {
         }
         let exchange = async {
             let response = self
-                .http
-                .get(format!("{}/api/traces", self.url))
-                .query(&query)
-                .send()
+                .client
+                .send(self.client.get("/api/traces").query(&query))
                 .await
                 .map_err(|e| self.error(e))?;
             let status = response.status();
@@ -143,8 +141,14 @@ impl JaegerSource {
                     BodyError::TooLarge { limit, declared } => {
                         JaegerError::TooLarge { limit, declared }
                     }
-                    BodyError::Read(e) => self.error(e),
+                    BodyError::Read(e) => self.error(self.client.explain(&e)),
                 })?;
+            if matches!(status.as_u16(), 401 | 403) {
+                return Err(JaegerError::Denied {
+                    status: status.as_u16(),
+                    hint: self.client.denied_hint(),
+                });
+            }
             if !status.is_success() {
                 return Err(JaegerError::Status {
                     status: status.as_u16(),
@@ -159,11 +163,11 @@ impl JaegerSource {
         Ok(traces.data.unwrap_or_default())
     }
 
-    fn error(&self, e: reqwest::Error) -> JaegerError {
-        if e.is_timeout() {
-            JaegerError::Timeout(self.timeout)
-        } else {
-            JaegerError::Http(e.to_string())
+    fn error(&self, e: SendError) -> JaegerError {
+        match e {
+            SendError::Timeout => JaegerError::Timeout(self.timeout),
+            SendError::Tls(text) | SendError::Credentials(text) => JaegerError::Setup(text),
+            SendError::Connect(text) | SendError::Other(text) => JaegerError::Http(text),
         }
     }
 

@@ -2,6 +2,7 @@
 //! `None`, never zero; the Prometheus source and the simulator both produce it.
 
 pub mod answer;
+pub mod backend;
 pub mod http;
 pub mod jaeger;
 pub mod prometheus;

@@ -17,15 +17,16 @@ use governor_crds::ServiceLevelObjectiveSpec as Spec;
 use serde::Serialize;
 
 use super::answer::{Data, Envelope, RangeVector};
+use super::backend::{Access, AccessError, Backend, BackendClient, SendError};
 use super::http::{Body, BodyError, ByteSize, excerpt, read_body};
 use super::queries::{PlannedQuery, QueryPlan, Signal};
 use super::{Observation, clean};
 
-/// Why a Prometheus source could not be built.
+/// Why a Prometheus source could not be built: a flag that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("invalid Prometheus URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 /// Why one query has no answer.
@@ -34,6 +35,21 @@ pub enum QueryError {
     /// No connection: nothing to do with the query itself.
     #[error("Prometheus could not be reached: {0}")]
     Unreachable(String),
+    /// The TLS handshake failed (an unknown CA, an expired or refused
+    /// certificate): the text names the cause and the flag.
+    #[error("{0}")]
+    Tls(String),
+    /// A credentials file could not be read; nothing was sent.
+    #[error("{0}")]
+    Credentials(String),
+    /// 401 or 403: the credentials were refused, or none were given.
+    #[error("Prometheus answered {status}: {hint}{}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
+    Denied {
+        status: u16,
+        /// Which flags to look at.
+        hint: String,
+        message: String,
+    },
     #[error("query timed out after {0:?}")]
     Timeout(Duration),
     /// Prometheus (or a proxy in front of it) refused or failed the query.
@@ -59,9 +75,16 @@ pub enum QueryError {
 
 impl QueryError {
     /// Whether a smaller batch may succeed where this one failed: anything but
-    /// a Prometheus that cannot be reached at all.
+    /// a Prometheus that cannot be reached at all, or not with these TLS
+    /// settings or credentials.
     pub fn worth_splitting(&self) -> bool {
-        !matches!(self, QueryError::Unreachable(_))
+        !matches!(
+            self,
+            QueryError::Unreachable(_)
+                | QueryError::Tls(_)
+                | QueryError::Credentials(_)
+                | QueryError::Denied { .. }
+        )
     }
 }
 
@@ -113,9 +136,7 @@ pub struct Cycle {
 }
 
 pub struct PrometheusSource {
-    http: reqwest::Client,
-    /// The base URL, without a trailing slash.
-    url: String,
+    client: BackendClient,
     pub concurrency: usize,
     pub timeout: Duration,
     pub window: super::Window,
@@ -135,29 +156,27 @@ struct Attempt {
 impl PrometheusSource {
     pub const DEFAULT_MAX_SPLIT_QUERIES: usize = 256;
 
+    /// A source of `url` without TLS settings or credentials.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, SourceError> {
-        let invalid = |reason: String| SourceError::InvalidUrl {
-            url: url.into(),
-            reason,
-        };
-        if !url.starts_with("http://") {
-            return Err(invalid("only http:// is supported for now (use a sidecar or in-cluster http endpoint for TLS)".into()));
-        }
-        reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| invalid(e.to_string()))?;
+        Self::with_access(url, &Access::default(), timeout)
+    }
+
+    /// A source of `url` with the TLS and authentication of `access`.
+    pub fn with_access(url: &str, access: &Access, timeout: Duration) -> Result<Self, SourceError> {
+        let client = BackendClient::new(Backend::Prometheus, url, access, timeout)?;
         Ok(Self {
-            http,
-            url: url.trim_end_matches('/').to_string(),
+            client,
             concurrency: 8,
             timeout,
             window: super::Window::default(),
             max_response_bytes: ByteSize::default(),
             max_split_queries: Self::DEFAULT_MAX_SPLIT_QUERIES,
         })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        self.client.base()
     }
 
     /// Reads every SLO's signals: one plan, its queries run at most
@@ -296,10 +315,8 @@ impl PrometheusSource {
     async fn post(&self, path: &str, form: &[(&str, String)]) -> Result<Data, QueryError> {
         let exchange = async {
             let response = self
-                .http
-                .post(format!("{}{path}", self.url))
-                .form(form)
-                .send()
+                .client
+                .send(self.client.post(path).form(form))
                 .await
                 .map_err(|e| self.send_error(e))?;
             let status = response.status();
@@ -309,9 +326,18 @@ impl PrometheusSource {
                     BodyError::TooLarge { limit, declared } => {
                         QueryError::TooLarge { limit, declared }
                     }
-                    BodyError::Read(e) if e.is_timeout() => QueryError::Timeout(self.timeout),
-                    BodyError::Read(e) => QueryError::Read(e.to_string()),
+                    BodyError::Read(e) => match self.send_error(self.client.explain(&e)) {
+                        QueryError::Unreachable(text) => QueryError::Read(text),
+                        other => other,
+                    },
                 })?;
+            if matches!(status.as_u16(), 401 | 403) {
+                return Err(QueryError::Denied {
+                    status: status.as_u16(),
+                    hint: self.client.denied_hint(),
+                    message: body.excerpt(200).trim().to_string(),
+                });
+            }
             parse(status, &body)
         };
         tokio::time::timeout(self.timeout, exchange)
@@ -319,30 +345,15 @@ impl PrometheusSource {
             .unwrap_or(Err(QueryError::Timeout(self.timeout)))
     }
 
-    fn send_error(&self, e: reqwest::Error) -> QueryError {
-        if e.is_timeout() {
-            QueryError::Timeout(self.timeout)
-        } else if e.is_connect() {
-            QueryError::Unreachable(error_chain(&e))
-        } else {
-            QueryError::Read(error_chain(&e))
+    fn send_error(&self, e: SendError) -> QueryError {
+        match e {
+            SendError::Timeout => QueryError::Timeout(self.timeout),
+            SendError::Connect(text) => QueryError::Unreachable(text),
+            SendError::Tls(text) => QueryError::Tls(text),
+            SendError::Credentials(text) => QueryError::Credentials(text),
+            SendError::Other(text) => QueryError::Read(text),
         }
     }
-}
-
-/// An error and its sources, e.g. "error sending request: connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// An answer's data, or why there is none. Prometheus's own error (bad_data,

@@ -113,10 +113,7 @@ async fn start() -> (String, Arc<Seen>) {
         .route("/api/v1/query", post(prometheus))
         .route("/api/traces", get(jaeger))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+    (crate::common::serve_loopback(app).await, seen)
 }
 
 /// Peak resident memory of this process, in bytes.

@@ -8,6 +8,7 @@
 mod common;
 
 mod backend_limits;
+mod backend_tls;
 mod dashboard;
 mod decide_props;
 mod demo;

@@ -62,6 +62,14 @@ pub async fn start_sim(args: &[&str]) -> (Server, String) {
     (server, addr)
 }
 
+/// Serves `app` on a free loopback port; its base URL.
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// `governor observe` once, as JSON.
 pub fn observe(prometheus: &str, file: &Path, window: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
