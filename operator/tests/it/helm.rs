@@ -680,6 +680,8 @@ fn secret_behind(
 #[test]
 fn conventional_values_render_as_users_expect() {
     let (_dir, values) = conventional_values();
+    let (ok, out, err) = helm(&["lint", "--strict", &chart(), "-f", &values]);
+    assert!(ok, "{out}{err}");
     let all = render("governor", &["-f", &values]);
     for o in &all {
         let name = o["metadata"]["name"].as_str().unwrap();
@@ -1140,13 +1142,7 @@ async fn the_crd_upgrade_path_keeps_slos_and_new_fields() {
     let ns = cp.temp_namespace("upgrade").await.unwrap();
     let slos: Api<governor_crds::ServiceLevelObjective> =
         Api::namespaced(cp.client.clone(), &ns.name);
-    let example = std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap();
-    let mut slo: serde_json::Value = serde_yaml_ng::from_str(&example).unwrap();
-    slo["metadata"]["namespace"] = ns.name.clone().into();
-    let params = PatchParams::apply("governor-tests");
-    slos.patch("roadtrip-api", &params, &Patch::Apply(&slo))
-        .await
-        .unwrap();
+    crate::common::operator::apply_api_example(&cp.client, &ns.name).await;
     let status =
         serde_json::json!({"status": {"objectiveState": "Met", "errorBudgetRemaining": 0.5}});
     let budget = |slos: Api<governor_crds::ServiceLevelObjective>| {

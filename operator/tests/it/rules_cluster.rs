@@ -8,14 +8,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use governor_crds::ServiceLevelObjective;
-use governor_tests::{ControlPlane, repo_root, wait_until};
+use governor_tests::{ControlPlane, wait_until};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
 use crate::common::gate;
-use crate::common::operator::start_operator;
+use crate::common::operator::{apply_api_example, start_operator};
 
 fn apply_rules(kubeconfig: &std::path::Path, namespace: &str) -> (i32, String, String) {
     apply_rules_with(kubeconfig, namespace, &[], &[])
@@ -69,14 +69,8 @@ async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("rules").await.unwrap();
     let slos: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);
-    let text = std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap();
-    let mut v: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    v["metadata"]["namespace"] = ns.name.clone().into();
+    let (v, slo) = apply_api_example(&cp.client, &ns.name).await;
     let params = PatchParams::apply("governor-tests");
-    let slo = slos
-        .patch("roadtrip-api", &params, &Patch::Apply(&v))
-        .await
-        .unwrap();
     let uid = slo.metadata.uid.clone().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
@@ -234,14 +228,7 @@ async fn rules_objects_carry_the_installations_labels_and_annotations() {
     let cp = ControlPlane::start().await.unwrap();
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("rules-labels").await.unwrap();
-    let slos: Api<ServiceLevelObjective> = Api::namespaced(cp.client.clone(), &ns.name);
-    let text = std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap();
-    let mut v: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    v["metadata"]["namespace"] = ns.name.clone().into();
-    let params = PatchParams::apply("governor-tests");
-    slos.patch("roadtrip-api", &params, &Patch::Apply(&v))
-        .await
-        .unwrap();
+    apply_api_example(&cp.client, &ns.name).await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cp.admin_kubeconfig()).unwrap();
