@@ -65,6 +65,8 @@ pub struct Args {
     /// Service name of the exported traces.
     #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "governor-operator")]
     pub otlp_service_name: String,
+    #[command(flatten)]
+    pub rules_metadata: super::rules::MetadataArgs,
 }
 
 /// Parses HOST=IP.
@@ -94,6 +96,7 @@ impl Args {
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, Error> {
+    let rules_metadata = args.rules_metadata.resolve()?;
     let (prometheus, jaeger) = args.sources.open(args.window)?;
     let clients = super::kube_clients().await?;
     let identity = args.identity.unwrap_or_else(|| {
@@ -120,6 +123,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         metrics_listen: args.metrics_listen,
         concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
+        rules_metadata,
         scope: crate::scope::Scope::new(args.namespaces),
         warm_up: controller::warm_up::Settings {
             workers: usize::from(args.warm_up_workers),

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::observe::answer::Data;
 use crate::observe::backend::PrometheusAccess;
 use crate::observe::prometheus::PrometheusSource;
-use crate::rules::{self, Buckets, Known, Options, RuleFile, Unchecked};
+use crate::rules::{self, Buckets, ExtraMetadata, Known, Options, RuleFile, Unchecked};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Output {
@@ -50,8 +50,38 @@ pub struct Args {
     /// With --apply: only this namespace's SLOs.
     #[arg(long, requires = "apply")]
     pub namespace: Option<String>,
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
     #[arg(required_unless_present = "apply", value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
+}
+
+/// Labels and annotations for the objects holding each SLO's rules: the flags
+/// of `governor operator` and `governor rules`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MetadataArgs {
+    /// A label for every PrometheusRule or ConfigMap holding an SLO's rules, as
+    /// KEY=VALUE (repeatable), e.g. release=kube-prometheus-stack for a
+    /// Prometheus whose ruleSelector wants it. Governor's own labels
+    /// (app.kubernetes.io/managed-by, governor.dev/*) cannot be set.
+    #[arg(
+        long = "rules-label",
+        value_name = "KEY=VALUE",
+        env = "GOVERNOR_RULES_LABELS",
+        value_delimiter = ',',
+        value_parser = rules::metadata::parse_label
+    )]
+    pub labels: Vec<(String, String)>,
+    /// An annotation for the same objects, as KEY=VALUE (repeatable).
+    #[arg(long = "rules-annotation", value_name = "KEY=VALUE", value_parser = rules::metadata::parse_annotation)]
+    pub annotations: Vec<(String, String)>,
+}
+
+impl MetadataArgs {
+    /// The labels and annotations, each key once.
+    pub fn resolve(&self) -> Result<ExtraMetadata, Error> {
+        ExtraMetadata::new(&self.labels, &self.annotations).map_err(Error::Usage)
+    }
 }
 
 /// Prints the rules of the SLOs in the files, or with `--apply` applies the
@@ -114,10 +144,15 @@ fn object(slo: &ServiceLevelObjective) -> String {
 struct Generator {
     known: Option<Known>,
     opts: Options,
+    metadata: ExtraMetadata,
 }
 
 impl Generator {
-    async fn new(args: &Args, slos: &[&ServiceLevelObjective]) -> Result<Self, Error> {
+    async fn new(
+        args: &Args,
+        slos: &[&ServiceLevelObjective],
+        metadata: ExtraMetadata,
+    ) -> Result<Self, Error> {
         let known = match &args.prometheus {
             Some(url) => {
                 let source = PrometheusSource::with_access(
@@ -135,6 +170,7 @@ impl Generator {
                 dashboard_url: args.dashboard_url.clone(),
                 default_runbook_url: args.runbook_url.clone(),
             },
+            metadata,
         })
     }
 
@@ -163,6 +199,7 @@ impl Generator {
 }
 
 async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
+    let metadata = args.metadata.resolve()?;
     let mut slos: Vec<(String, ServiceLevelObjective)> = Vec::new();
     let mut failed = false;
     for path in &args.paths {
@@ -198,7 +235,7 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
         }
     }
     let refs: Vec<&ServiceLevelObjective> = slos.iter().map(|(_, s)| s).collect();
-    let generator = Generator::new(&args, &refs).await?;
+    let generator = Generator::new(&args, &refs, metadata).await?;
     let mut file = RuleFile::default();
     let mut documents = Vec::new();
     for (path, slo) in &slos {
@@ -211,8 +248,12 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
         };
         match args.output {
             Output::Rules => file.groups.push(group),
-            Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(slo, &group))),
-            Output::Configmap => documents.push(rules::config_map(slo, &group)),
+            Output::Prometheusrule => {
+                documents.push(Ok(rules::prometheus_rule(slo, &group, &generator.metadata)))
+            }
+            Output::Configmap => {
+                documents.push(rules::config_map(slo, &group, &generator.metadata))
+            }
         }
     }
     let text = match args.output {
@@ -233,6 +274,7 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
 
 /// `--apply`: the rules of every SLO in the cluster (or one namespace), applied.
 async fn apply(args: Args) -> Result<ExitCode, Error> {
+    let metadata = args.metadata.resolve()?;
     let client = super::kube_client().await?;
     let api: kube::Api<ServiceLevelObjective> =
         crate::scope::api(&client, args.namespace.as_deref());
@@ -245,7 +287,7 @@ async fn apply(args: Args) -> Result<ExitCode, Error> {
         .await
         .map_err(|e| Error::kube("discovering monitoring.coreos.com", e))?;
     let refs: Vec<&ServiceLevelObjective> = slos.iter().collect();
-    let generator = Generator::new(&args, &refs).await?;
+    let generator = Generator::new(&args, &refs, metadata).await?;
     let mut failed = false;
     for slo in &slos {
         let object = object(slo);
@@ -253,7 +295,15 @@ async fn apply(args: Args) -> Result<ExitCode, Error> {
             failed = true;
             continue;
         };
-        match rules::apply(&client, slo, generated.group.as_ref(), prometheus_operator).await {
+        let group = generated.group.as_ref();
+        let applied = rules::apply(
+            &client,
+            slo,
+            group,
+            prometheus_operator,
+            &generator.metadata,
+        );
+        match applied.await {
             Ok(rules::Applied::PrometheusRule(n)) => println!("{object}: PrometheusRule {n}"),
             Ok(rules::Applied::ConfigMap(n)) => println!("{object}: ConfigMap {n}"),
             Ok(rules::Applied::Nothing) => println!("{object}: no rules"),

@@ -118,6 +118,8 @@ pub struct Context {
     /// Every HorizontalPodAutoscaler, to find the one scaling a target.
     pub hpas: crate::scope::Stores<HorizontalPodAutoscaler>,
     pub dashboard_url: Option<String>,
+    /// Labels and annotations for the objects holding each SLO's rules.
+    pub rules_metadata: crate::rules::ExtraMetadata,
     /// The background queue of cache warm-ups.
     pub warm_ups: super::warm_up::WarmUps,
 }

@@ -143,7 +143,10 @@ async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
                 return;
             }
             let group = generated.group.as_ref();
-            match crate::rules::apply(&ctx.client, slo, group, ctx.prometheus_operator).await {
+            let operator = ctx.prometheus_operator;
+            let applied =
+                crate::rules::apply(&ctx.client, slo, group, operator, &ctx.rules_metadata);
+            match applied.await {
                 Ok(_) => None,
                 Err(e) => Some((Error::Rules(e).to_string(), false)),
             }

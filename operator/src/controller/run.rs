@@ -36,6 +36,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Dashboard base URL, linked from generated alerts.
     pub dashboard_url: Option<String>,
+    /// Labels and annotations for the objects holding each SLO's rules.
+    pub rules_metadata: crate::rules::ExtraMetadata,
     /// How cache warm-ups run.
     pub warm_up: super::warm_up::Settings,
     /// The namespaces watched and acted in.
@@ -132,6 +134,7 @@ pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<
         prometheus_operator,
         hpas: hpa_stores(&watches, &settings.scope).await,
         dashboard_url: settings.dashboard_url.clone(),
+        rules_metadata: settings.rules_metadata.clone(),
         warm_ups,
     });
     let _warm_ups = super::warm_up::spawn(ctx.clone(), warm_up_queue);

@@ -6,14 +6,18 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 
-use super::{RuleFile, RuleGroup, to_yaml};
+use super::{ExtraMetadata, RuleFile, RuleGroup, to_yaml};
 
 /// A PrometheusRule (prometheus-operator) holding the group, owned by the SLO.
-pub fn prometheus_rule(slo: &ServiceLevelObjective, group: &RuleGroup) -> serde_json::Value {
+pub fn prometheus_rule(
+    slo: &ServiceLevelObjective,
+    group: &RuleGroup,
+    extra: &ExtraMetadata,
+) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": object_meta(slo),
+        "metadata": object_meta(slo, extra),
         "spec": { "groups": [group] },
     })
 }
@@ -22,6 +26,7 @@ pub fn prometheus_rule(slo: &ServiceLevelObjective, group: &RuleGroup) -> serde_
 pub fn config_map(
     slo: &ServiceLevelObjective,
     group: &RuleGroup,
+    extra: &ExtraMetadata,
 ) -> Result<serde_json::Value, String> {
     let name = slo.metadata.name.clone().unwrap_or_default();
     let text = to_yaml(&RuleFile {
@@ -30,7 +35,7 @@ pub fn config_map(
     Ok(serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": object_meta(slo),
+        "metadata": object_meta(slo, extra),
         "data": { derived_name(&name, ".rules.yaml"): text },
     }))
 }
@@ -41,18 +46,25 @@ pub fn rules_object_name(slo_name: &str) -> String {
     derived_name(slo_name, "-slo-rules")
 }
 
-/// Name `<slo>-slo-rules`, the SLO's namespace, managed-by label, and an owner
-/// reference to the SLO when it has a uid (so deleting the SLO deletes them).
-fn object_meta(slo: &ServiceLevelObjective) -> serde_json::Value {
+/// Name `<slo>-slo-rules`, the SLO's namespace, the installation's extra
+/// labels and annotations, Governor's own labels (managed-by and the SLO),
+/// and an owner reference to the SLO when it has a uid (so deleting the SLO
+/// deletes them).
+fn object_meta(slo: &ServiceLevelObjective, extra: &ExtraMetadata) -> serde_json::Value {
     let name = slo.metadata.name.clone().unwrap_or_default();
+    let mut labels = extra.labels.clone();
+    // Parsing refuses these keys in the extra labels; set last all the same.
+    let [managed_by, slo_label] = super::metadata::OWN_LABELS;
+    labels.insert(managed_by.into(), "governor".into());
+    labels.insert(slo_label.into(), label_value(&name));
     let mut meta = serde_json::json!({
         "name": rules_object_name(&name),
         "namespace": slo.metadata.namespace,
-        "labels": {
-            "app.kubernetes.io/managed-by": "governor",
-            "governor.dev/slo": label_value(&name),
-        },
+        "labels": labels,
     });
+    if !extra.annotations.is_empty() {
+        meta["annotations"] = serde_json::json!(extra.annotations);
+    }
     if let Some(uid) = &slo.metadata.uid {
         meta["ownerReferences"] = serde_json::json!([{
             "apiVersion": "governor.dev/v1alpha1",
@@ -131,6 +143,7 @@ pub async fn apply(
     slo: &ServiceLevelObjective,
     group: Option<&RuleGroup>,
     prometheus_operator: bool,
+    extra: &ExtraMetadata,
 ) -> Result<Applied, ApplyError> {
     let namespace = slo
         .metadata
@@ -163,7 +176,7 @@ pub async fn apply(
                 .await
                 .map_err(|e| api_error("reading PrometheusRule", &object, e))?;
             ensure_ours(slo, existing.map(|o| o.metadata), "PrometheusRule", &object)?;
-            let rule = prometheus_rule(slo, group);
+            let rule = prometheus_rule(slo, group, extra);
             api.patch(&name, &params, &Patch::Apply(&rule))
                 .await
                 .map_err(|e| api_error("applying PrometheusRule", &object, e))?;
@@ -176,7 +189,7 @@ pub async fn apply(
                 .await
                 .map_err(|e| api_error("reading ConfigMap", &object, e))?;
             ensure_ours(slo, existing.map(|o| o.metadata), "ConfigMap", &object)?;
-            let map = config_map(slo, group).map_err(ApplyError::Yaml)?;
+            let map = config_map(slo, group, extra).map_err(ApplyError::Yaml)?;
             config_maps
                 .patch(&name, &params, &Patch::Apply(&map))
                 .await

@@ -9,6 +9,7 @@
 
 mod alerts;
 mod apply;
+pub mod metadata;
 mod objectives;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,7 @@ use serde::Serialize;
 pub use apply::{
     Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule, rules_object_name,
 };
+pub use metadata::ExtraMetadata;
 
 use alerts::ObjectiveRules;
 use objectives::objectives;

@@ -371,8 +371,8 @@ fn the_longest_slo_name_gives_valid_object_names_and_labels() {
     let name = rules::rules_object_name(&long);
     assert!(name.len() <= 253 && name.ends_with("-slo-rules"), "{name}");
     for object in [
-        rules::prometheus_rule(&slo, &group),
-        rules::config_map(&slo, &group).unwrap(),
+        rules::prometheus_rule(&slo, &group, &Default::default()),
+        rules::config_map(&slo, &group, &Default::default()).unwrap(),
     ] {
         let meta = &object["metadata"];
         assert_eq!(meta["name"], name.as_str());

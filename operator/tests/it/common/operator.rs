@@ -197,3 +197,25 @@ async fn cluster_rbac(prefix: &str, crds: bool, scoped: bool) -> Cluster {
         dir,
     }
 }
+
+/// examples/api.yaml (the SLO `roadtrip-api`) applied in `namespace`: the
+/// manifest as sent, and the object as the API server stored it.
+pub async fn apply_api_example(
+    client: &Client,
+    namespace: &str,
+) -> (serde_json::Value, governor_crds::ServiceLevelObjective) {
+    let text = std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap();
+    let mut v: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    v["metadata"]["namespace"] = namespace.into();
+    let slos: Api<governor_crds::ServiceLevelObjective> =
+        Api::namespaced(client.clone(), namespace);
+    let slo = slos
+        .patch(
+            "roadtrip-api",
+            &PatchParams::apply("governor-tests"),
+            &Patch::Apply(&v),
+        )
+        .await
+        .unwrap();
+    (v, slo)
+}
