@@ -5,7 +5,9 @@
 #   ld-linux; libgcc_s), with their Debian copyright files
 #   /etc/passwd, /etc/group    root and the non-root user 65532 (nonroot)
 #   /etc/nsswitch.conf         files, then DNS
-#   /etc/ssl/certs/ca-certificates.crt   system roots, read by kube and reqwest (rustls)
+#   /etc/ssl/certs/ca-certificates.crt   the Mozilla roots of Debian's ca-certificates
+#                              (read by kube and reqwest through rustls), never the
+#                              build machine's local additions (a proxy's CA)
 #   /tmp                       empty, mode 1777
 # Both Dockerfile targets copy this folder whole (the build stage runs this
 # script in the builder; image/build.sh --prebuilt runs it on the host), so the
@@ -23,7 +25,8 @@ if [ -e "$out" ] && [ -n "$(ls -A "$out")" ]; then
 fi
 command -v objcopy >/dev/null || fail "objcopy not found (Debian package binutils)"
 certs=/etc/ssl/certs/ca-certificates.crt
-[ -s "$certs" ] || fail "$certs: missing (Debian package ca-certificates)"
+mozilla=/usr/share/ca-certificates/mozilla
+compgen -G "$mozilla/*.crt" >/dev/null || fail "$mozilla: no certificates (Debian package ca-certificates)"
 
 mkdir -p "$out/usr/local/bin" "$out/etc/ssl/certs"
 objcopy --strip-all "$bin" "$out/usr/local/bin/governor"
@@ -58,7 +61,7 @@ for lib in "${libs[@]}"; do
   fi
 done
 
-cp -L "$certs" "$out$certs"
+cat "$mozilla"/*.crt >"$out$certs"
 printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
   'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >"$out/etc/passwd"
 printf '%s\n' 'root:x:0:' 'nonroot:x:65532:' >"$out/etc/group"

@@ -2,8 +2,8 @@
 # Makes a Rust builder image without a container registry, for machines that
 # cannot pull docker.io/library/rust: a Debian bookworm minbase (debootstrap,
 # from this machine's apt mirror) with gcc, libc6-dev, binutils and
-# ca-certificates, plus this machine's Rust toolchain (`rustup which cargo`;
-# docs left out). Feed it to a full build:
+# ca-certificates (and this machine's local CAs), plus this machine's Rust
+# toolchain (`rustup which cargo`; docs left out). Feed it to a full build:
 #   image/build.sh --rust-image "$(image/rust-builder.sh --storage DIR | tail -n1)" --storage DIR
 # Options: --storage DIR (buildah storage under DIR, vfs; as image/build.sh),
 #          --mirror URL (default: the first URIs/deb line of /etc/apt/sources*).
@@ -46,6 +46,13 @@ printf '[rust-builder] debootstrap bookworm from %s\n' "$mirror" >&2
 debootstrap --variant=minbase --include=gcc,libc6-dev,binutils,ca-certificates \
   bookworm "$work/rootfs" "$mirror" >&2
 rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+# This machine's local CAs (e.g. an egress proxy's), so cargo in the builder
+# reaches the registry as cargo here does. The runtime image never gets them:
+# image/rootfs.sh takes only the Mozilla roots.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$work/rootfs/usr/local/share/ca-certificates/"
+  TMPDIR=/tmp chroot "$work/rootfs" update-ca-certificates >&2
+fi
 
 printf '[rust-builder] toolchain %s (rustc %s)\n' "$toolchain" "$rustc_version" >&2
 ctr=$(buildah "${store[@]}" from scratch)
