@@ -4,6 +4,7 @@
 #   prometheus, promtool, alertmanager  (Debian packages)
 #   chromium                            (Debian package, dashboard browser tests)
 #   mold                                (Debian package, the linker of the test build)
+#   buildah                             (Debian package, builds the image in the image test)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
 #   toxiproxy-server                    (built from its Go module; fault injection)
 # Prints the bin folder on the last line of stdout. Idempotent.
@@ -15,7 +16,7 @@ JAEGER_VERSION=v1.76.0    # github.com/jaegertracing/jaeger (the v2 all-in-one b
 HELM_VERSION=v3.22.0      # helm.sh/helm/v3
 TOXIPROXY_VERSION=v2.5.0  # github.com/Shopify/toxiproxy/v2 (not in TOOLS_KEY: added later,
                           # built into the same folder by name; bump by renaming the binary)
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold buildah)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
 TOOLS_ROOT="${GOVERNOR_TOOLS_DIR:-$HOME/.cache/governor-tools}"
