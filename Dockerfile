@@ -7,7 +7,7 @@
 #
 # Targets:
 #   runtime (the default, last) compiles the workspace in the Rust builder image
-#     (RUST_IMAGE) and lays out the runtime there: about 30 minutes on 2 cores.
+#     (RUST_IMAGE) and lays out the runtime there: 54 min cold on 2 busy cores.
 #   prebuilt wraps a binary built elsewhere: its build context is a folder
 #     holding rootfs/, made by image/rootfs.sh on the machine that built the
 #     binary (image/build.sh --prebuilt BINARY does both); the test suite uses it.

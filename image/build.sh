@@ -5,7 +5,7 @@
 # gzip'ed layers: what a registry stores and a node pulls).
 #
 #   image/build.sh                     the Dockerfile's default target: a release
-#                                      build in RUST_IMAGE, ~30 min on 2 cores
+#                                      build in RUST_IMAGE, 54 min cold on 2 busy cores
 #   image/build.sh --prebuilt BINARY   the `prebuilt` target around a binary built
 #                                      here (glibc of this machine), in seconds
 # Options:

@@ -7,7 +7,7 @@
 //! entrypoint, the labels say what it is, the runtime holds nothing but the
 //! binary and what it loads, the tag is the chart's default image, and the
 //! compressed size is printed. The full multi-stage build (a release build
-//! inside the image, ~30 min) is `image/build.sh`, run by hand, not here.
+//! inside the image, 54 min cold) is `image/build.sh`, run by hand, not here.
 //!
 //! Outside the temp folder, buildah as root keeps only its shared blob-info
 //! cache (/var/lib/containers/cache), as every buildah run does.
