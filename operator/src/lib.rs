@@ -21,5 +21,15 @@ pub mod telemetry;
 
 pub use error::Error;
 
-/// The version `governor --version` prints.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this binary was built from (`build.rs`): 12 hex digits, or
+/// "unknown" when built outside a checkout without `GOVERNOR_GIT_COMMIT`.
+pub const GIT_COMMIT: &str = env!("GOVERNOR_GIT_COMMIT");
+
+/// What `governor --version` prints after the name: the package version and the
+/// commit, e.g. `0.1.0 (0123456789ab)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("GOVERNOR_GIT_COMMIT"),
+    ")"
+);

@@ -4,6 +4,7 @@
 #   prometheus, promtool, alertmanager  (Debian packages)
 #   chromium                            (Debian package, dashboard browser tests)
 #   mold                                (Debian package, the linker of the test build)
+#   buildah                             (Debian package, builds the image in the image test)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
 #   toxiproxy-server                    (built from its Go module; fault injection)
 #   prometheus3, promtool3              (Prometheus 3.x, built from its Go module)
@@ -18,7 +19,7 @@ TOXIPROXY_VERSION=v2.5.0  # github.com/Shopify/toxiproxy/v2 (not in TOOLS_KEY: a
                           # built into the same folder by name; bump by renaming the binary)
 PROMETHEUS3_VERSION=v0.316.0  # github.com/prometheus/prometheus: v0.3MM.P is Prometheus 3.MM.P (not
                               # in TOOLS_KEY either; built as prometheus3 and promtool3 beside 2.x)
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold buildah)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
 TOOLS_ROOT="${GOVERNOR_TOOLS_DIR:-$HOME/.cache/governor-tools}"

@@ -15,6 +15,7 @@ mod demo;
 mod erlang_c;
 mod faults;
 mod helm;
+mod image;
 mod operator;
 mod operator_fencing;
 mod operator_resilience;
