@@ -193,13 +193,14 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
             failed = true;
             continue;
         };
-        let Some(group) = generated.group else {
+        let groups = generated.groups();
+        if groups.is_empty() {
             continue;
-        };
+        }
         match args.output {
-            Output::Rules => file.groups.push(group),
-            Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(slo, &group))),
-            Output::Configmap => documents.push(rules::config_map(slo, &group)),
+            Output::Rules => file.groups.extend(groups),
+            Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(slo, &groups))),
+            Output::Configmap => documents.push(rules::config_map(slo, &groups)),
         }
     }
     let text = match args.output {
@@ -240,7 +241,7 @@ async fn apply(args: Args) -> Result<ExitCode, Error> {
             failed = true;
             continue;
         };
-        match rules::apply(&client, slo, generated.group.as_ref(), prometheus_operator).await {
+        match rules::apply(&client, slo, &generated.groups(), prometheus_operator).await {
             Ok(rules::Applied::PrometheusRule(n)) => println!("{object}: PrometheusRule {n}"),
             Ok(rules::Applied::ConfigMap(n)) => println!("{object}: ConfigMap {n}"),
             Ok(rules::Applied::Nothing) => println!("{object}: no rules"),
