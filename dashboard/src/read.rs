@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use governor_crds::Quantile;
 use governor_crds::{
-    AT_RISK_RATIO, CurrentDesired, Decision, ObjectiveBudget, ObjectiveState,
-    ServiceLevelObjective,
+    AT_RISK_RATIO, CurrentDesired, Decision, ObjectiveBudget, ObjectiveState, ServiceLevelObjective,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;

@@ -199,7 +199,11 @@ impl Detail {
                 .iter()
                 .map(|o| {
                     let b = o.error_budget_remaining;
-                    (objective_label(&o.objective), format::percent(b), budget_class(b))
+                    (
+                        objective_label(&o.objective),
+                        format::percent(b),
+                        budget_class(b),
+                    )
                 })
                 .collect(),
             burn: row.burn,

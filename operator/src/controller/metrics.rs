@@ -174,7 +174,12 @@ impl Metrics {
     /// Sets the SLO's budget series: the worst objective's and each
     /// objective's; an unknown budget removes its series (absent, never a
     /// stale or default value).
-    pub fn set_budgets(&self, namespace: &str, name: &str, status: &governor_crds::ServiceLevelObjectiveStatus) {
+    pub fn set_budgets(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &governor_crds::ServiceLevelObjectiveStatus,
+    ) {
         let slo = Slo {
             namespace: namespace.into(),
             slo: name.into(),

@@ -25,6 +25,11 @@ use crate::rules::{self, BudgetObjective};
 /// again after this long, and a read is kept this long when the next fails.
 pub const REFRESH: Duration = Duration::from_secs(300);
 
+/// Direct queries per cycle at most, the SLOs never read first, then the
+/// oldest reads: each reads the window's raw samples, so a cycle's cost stays
+/// bounded however many SLOs have no recorded budget.
+pub const DIRECT_PER_CYCLE: usize = 8;
+
 /// Where a budget was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,6 +59,12 @@ impl Budgets {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let (at, read) = all.get(key)?;
         (now.saturating_duration_since(*at) < REFRESH).then(|| read.clone())
+    }
+
+    /// The last read of `key`, however old, and when it was made.
+    fn last(&self, key: &str) -> Option<(Instant, Read)> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(key).cloned()
     }
 
     fn keep(&self, key: String, now: Instant, read: &Read) {
@@ -235,6 +246,19 @@ pub async fn read(source: &PrometheusSource, slos: &[&ServiceLevelObjective]) ->
             },
         };
     }
+    // Never read first, then the oldest reads; the rest keep their last read.
+    direct.sort_by_key(|(_, k, _)| cache.last(k).map(|(at, _)| at));
+    for (i, k, _) in direct.split_off(DIRECT_PER_CYCLE.min(direct.len())) {
+        cycle.readings[i] = cache.last(&k).map_or_else(
+            || {
+                Err(format!(
+                    "not read yet: no recorded budget, and at most {DIRECT_PER_CYCLE} direct \
+                     queries a cycle (the SLOs never read first)"
+                ))
+            },
+            |(_, read)| read,
+        );
+    }
     let answers: Vec<_> = futures::stream::iter(direct)
         .map(|(i, k, q)| async move { (i, k, source.query(&q).await) })
         .buffer_unordered(source.concurrency.max(1))
@@ -270,7 +294,10 @@ mod tests {
     fn slo(name: &str, namespace: &str) -> ServiceLevelObjective {
         let text = include_str!("../../../examples/api.yaml")
             .replace("name: roadtrip-api\n", &format!("name: {name}\n"))
-            .replace("namespace: roadtrip\n", &format!("namespace: {namespace}\n"));
+            .replace(
+                "namespace: roadtrip\n",
+                &format!("namespace: {namespace}\n"),
+            );
         parse_documents(&text)
             .into_iter()
             .next()

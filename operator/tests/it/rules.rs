@@ -321,8 +321,7 @@ fn exhausted(value: &str) -> serde_json::Value {
 fn the_budget_rules_count_raw_requests_and_governor_error_budget_exhausted_fires_on_them() {
     // A one-day SLO: the budget group runs every minute over 2-minute rates.
     let dir = tempfile::tempdir().unwrap();
-    let day = slo(&CHECKOUT
-        .replace("window: 30d", "window: 1d\n    errorRate: 0.001"));
+    let day = slo(&CHECKOUT.replace("window: 30d", "window: 1d\n    errorRate: 0.001"));
     let generated = rules::generate(&day, &Options::default(), &Unchecked).unwrap();
     let budget = generated.budget.as_ref().expect("a budget group");
     assert_eq!(budget.interval.as_deref(), Some("1m"));
@@ -336,12 +335,13 @@ fn the_budget_rules_count_raw_requests_and_governor_error_budget_exhausted_fires
     .unwrap();
     let alerts = repo_root().join("alerts/governor.rules.yaml");
     let count = |code: &str| {
-        format!("http_server_request_duration_seconds_count{{service=\"checkout\", http_response_status_code=\"{code}\"}}")
+        format!(
+            "http_server_request_duration_seconds_count{{service=\"checkout\", http_response_status_code=\"{code}\"}}"
+        )
     };
     let fast = "http_server_request_duration_seconds_bucket{service=\"checkout\", http_response_status_code=\"200\", le=\"0.1\"}";
-    let budget_of = |objective: &str| {
-        format!("{}{{objective=\"{objective}\"}}", rules::BUDGET_REMAINING)
-    };
+    let budget_of =
+        |objective: &str| format!("{}{{objective=\"{objective}\"}}", rules::BUDGET_REMAINING);
     let sample = |objective: &str, value: f64| {
         let labels = format!(
             "{}{{namespace=\"shop\", slo=\"checkout\", objective=\"{objective}\"}}",
