@@ -925,9 +925,16 @@ pub struct ServiceLevelObjectiveStatus {
     /// The latest signals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<ObservedSignals>,
-    /// Share of the error budget left in the window, in [0, 1] (may go below 0 when overspent).
+    /// Share of the error budget left in the window, in [0, 1] (may go below 0
+    /// when overspent): the worst of `objectives`. Absent while unknown (no
+    /// traffic in the window, or Prometheus unreadable), never 1 by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_budget_remaining: Option<f64>,
+    /// The error budget of each objective read as a ratio SLI: each latency
+    /// target (requests slower than it are bad) and the error rate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 6))]
+    pub objectives: Vec<ObjectiveBudget>,
     /// Current and desired replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<CurrentDesired>,
@@ -948,6 +955,20 @@ pub struct ServiceLevelObjectiveStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub decisions: Vec<Decision>,
+}
+
+/// The error budget of one objective over the SLO's window:
+/// `1 - (bad / total) / allowed`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectiveBudget {
+    /// `latency-p50` ... `latency-p999` or `errors`: the `objective` label of
+    /// the recording rules and alerts.
+    #[schemars(length(max = 16))]
+    pub objective: String,
+    /// Share of this objective's error budget left; absent while unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_budget_remaining: Option<f64>,
 }
 
 /// Observed signals at one time. Missing values are absent, never zero.

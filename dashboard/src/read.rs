@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use governor_crds::Quantile;
 use governor_crds::{
-    AT_RISK_RATIO, CurrentDesired, Decision, ObjectiveState, ServiceLevelObjective,
+    AT_RISK_RATIO, CurrentDesired, Decision, ObjectiveBudget, ObjectiveState, ServiceLevelObjective,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
@@ -178,8 +178,11 @@ pub struct SloView {
     pub request_rate: Option<f64>,
     pub error_rate: Option<f64>,
     pub error_rate_target: Option<f64>,
-    /// Share of the window's error budget left (below 0 when overspent).
+    /// Share of the window's error budget left (below 0 when overspent): the
+    /// worst objective's.
     pub error_budget_remaining: Option<f64>,
+    /// Each objective's budget left (`latency-p99`, `errors`), as the status says.
+    pub objective_budgets: Vec<ObjectiveBudget>,
     /// How fast the budget burns now: 1 spends exactly the budget over the window.
     pub burn_rate: Option<f64>,
     pub replicas: Option<CurrentDesired>,
@@ -237,6 +240,14 @@ impl SloView {
             error_rate: finite(observed.and_then(|o| o.error_rate)),
             error_rate_target,
             error_budget_remaining: finite(status.error_budget_remaining),
+            objective_budgets: status
+                .objectives
+                .iter()
+                .map(|o| ObjectiveBudget {
+                    objective: o.objective.clone(),
+                    error_budget_remaining: finite(o.error_budget_remaining),
+                })
+                .collect(),
             burn_rate: finite(burn_rate),
             replicas: status.replicas,
             pool_size: status.pool_size,

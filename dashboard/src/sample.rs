@@ -42,6 +42,10 @@ pub fn slos(n: usize) -> Vec<SloView> {
                 error_rate: Some(0.0004),
                 error_rate_target: Some(0.001),
                 error_budget_remaining: Some((10 - i % 10) as f64 / 10.0),
+                objective_budgets: vec![governor_crds::ObjectiveBudget {
+                    objective: "latency-p99".into(),
+                    error_budget_remaining: Some((10 - i % 10) as f64 / 10.0),
+                }],
                 burn_rate: Some((i % 15) as f64),
                 replicas: Some(CurrentDesired {
                     current: 2 + (i % 5) as i32,

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod controller;
 pub mod decide;
 pub mod error;
+pub mod error_budget;
 pub mod estimate;
 pub mod observe;
 pub mod queueing;

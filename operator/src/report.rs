@@ -10,6 +10,7 @@ use governor_crds::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::decide::{Actuation, Plan, connection_budget};
+use crate::error_budget::ErrorBudget;
 use crate::observe::Observation;
 
 /// Longest reason kept in the decision log (the CRD's limit).
@@ -23,8 +24,8 @@ pub struct Pass<'a> {
     pub plan: &'a Plan,
     /// What the target ran with when the decision was made.
     pub current: Actuation,
-    /// Share of the error budget left, when known.
-    pub error_budget_remaining: Option<f64>,
+    /// The error budget of each objective, as read this pass.
+    pub error_budget: ErrorBudget,
     /// How the target was reached (the `TargetFound` condition).
     pub target: Reach,
     /// Why the alert rules were refused, when they were (the `AlertRules`
@@ -321,7 +322,8 @@ pub fn status(prev: Option<&Status>, p: &Pass) -> Status {
         observed_generation: p.generation,
         objective_state: p.plan.objective_state.unwrap_or_default(),
         observed,
-        error_budget_remaining: p.error_budget_remaining.filter(|b| b.is_finite()),
+        error_budget_remaining: p.error_budget.worst(),
+        objectives: p.error_budget.objectives.clone(),
         replicas: Some(replicas),
         pool_size,
         last_warm_up: if p.plan.warm_up.is_some() && !p.plan.dry_run {
@@ -368,19 +370,6 @@ pub fn refused(
     }
     status.observed_generation = generation;
     status
-}
-
-/// Share of an error budget left: 1 - (bad / total) / allowed. `None` without
-/// traffic or without an allowance.
-pub fn budget_remaining(bad: f64, total: f64, allowed: f64) -> Option<f64> {
-    (total > 0.0 && allowed > 0.0 && bad.is_finite() && bad >= 0.0)
-        .then(|| 1.0 - (bad / total) / allowed)
-}
-
-/// How fast a budget burns: the bad share over the allowed share; 1 spends it
-/// exactly over the window.
-pub fn burn_rate(bad: f64, total: f64, allowed: f64) -> Option<f64> {
-    (total > 0.0 && allowed > 0.0 && bad.is_finite() && bad >= 0.0).then(|| (bad / total) / allowed)
 }
 
 #[cfg(test)]
@@ -431,7 +420,7 @@ mod tests {
                     replicas: i,
                     pool_size: Some(40),
                 },
-                error_budget_remaining: Some(0.5),
+                error_budget: ErrorBudget::from_counts([("latency-p99", 5.0, 1000.0, 0.01)]),
                 target: reach(),
                 rules_refused: None,
                 now: at(1_800_000_000 + i64::from(i) * 15),
@@ -488,7 +477,7 @@ mod tests {
                 replicas: 2,
                 pool_size: None,
             },
-            error_budget_remaining: None,
+            error_budget: ErrorBudget::default(),
             target: reach(),
             rules_refused: None,
             now: at(0),
@@ -534,7 +523,7 @@ mod tests {
                     replicas: 2,
                     pool_size: None,
                 },
-                error_budget_remaining: None,
+                error_budget: ErrorBudget::default(),
                 target: reach(),
                 rules_refused: None,
                 now: at(i as i64),
@@ -548,17 +537,5 @@ mod tests {
             .map(|d| (d.to, d.dry_run))
             .collect();
         assert_eq!(log, [(6, true), (7, true), (6, true)]);
-    }
-
-    #[test]
-    fn budget_and_burn() {
-        assert_eq!(budget_remaining(5.0, 1000.0, 0.01), Some(0.5));
-        assert!((burn_rate(144.0, 1000.0, 0.01).unwrap() - 14.4).abs() < 1e-9);
-        assert_eq!(
-            budget_remaining(1.0, 0.0, 0.01),
-            None,
-            "no traffic is not a full budget"
-        );
-        assert_eq!(burn_rate(f64::NAN, 10.0, 0.01), None);
     }
 }

@@ -95,17 +95,22 @@ pub mod metrics {
     pub const ACTUATION_ERRORS: &str = "governor_actuation_errors_total";
     /// A state set: 1 for the SLO's current objective state (label `state`).
     pub const SLO_STATE: &str = "governor_slo_state";
+    /// The worst objective's error budget left (labels `namespace`, `slo`).
     pub const SLO_BUDGET_REMAINING: &str = governor_dashboard::read::series::BUDGET_REMAINING;
+    /// Each objective's error budget left (labels `namespace`, `slo`, `objective`).
+    pub const SLO_OBJECTIVE_BUDGET_REMAINING: &str =
+        "governor_slo_objective_error_budget_remaining";
     pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
     pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
 
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
         ACTUATION_ERRORS,
         SLO_STATE,
         SLO_BUDGET_REMAINING,
+        SLO_OBJECTIVE_BUDGET_REMAINING,
         SLO_REPLICAS,
         SLO_POOL_SIZE,
     ];

@@ -10,7 +10,7 @@ use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 
 use super::overview::Row;
-use super::{Cell, Config, SEGMENT, decision_text, detail_href, query_href};
+use super::{Cell, Config, SEGMENT, budget_class, decision_text, detail_href, query_href};
 use crate::chart::{self, Chart, Series};
 use crate::format;
 use crate::read::{HistoryPoint, Range, ReadModel, SloView, Standing, TraceRow};
@@ -127,6 +127,8 @@ pub struct Detail {
     pub error_rate: Cell,
     pub budget: String,
     pub budget_class: &'static str,
+    /// Each objective's budget left: (what, value, class).
+    pub objective_budgets: Vec<(String, String, &'static str)>,
     pub burn: String,
     pub burn_class: &'static str,
     pub replicas: String,
@@ -192,6 +194,18 @@ impl Detail {
             },
             budget: row.budget,
             budget_class: row.budget_class,
+            objective_budgets: s
+                .objective_budgets
+                .iter()
+                .map(|o| {
+                    let b = o.error_budget_remaining;
+                    (
+                        objective_label(&o.objective),
+                        format::percent(b),
+                        budget_class(b),
+                    )
+                })
+                .collect(),
             burn: row.burn,
             burn_class: row.burn_class,
             replicas: row.replicas,
@@ -208,6 +222,15 @@ impl Detail {
             traces_error,
             api_href: format!("/api/v1{href}"),
         }
+    }
+}
+
+/// An objective's id as a heading: `latency-p99` → "P99 latency".
+fn objective_label(id: &str) -> String {
+    match id.strip_prefix("latency-") {
+        Some(q) => format!("{} latency", q.to_uppercase()),
+        None if id == "errors" => "Errors".into(),
+        None => id.to_string(),
     }
 }
 

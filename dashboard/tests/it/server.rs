@@ -36,6 +36,16 @@ fn view(namespace: &str, name: &str, state: Standing, p99: Option<f64>) -> SloVi
         error_rate: Some(0.0004),
         error_rate_target: Some(0.001),
         error_budget_remaining: Some(0.62),
+        objective_budgets: vec![
+            governor_crds::ObjectiveBudget {
+                objective: "latency-p99".into(),
+                error_budget_remaining: Some(0.62),
+            },
+            governor_crds::ObjectiveBudget {
+                objective: "errors".into(),
+                error_budget_remaining: None,
+            },
+        ],
         burn_rate: Some(2.5),
         replicas: Some(CurrentDesired {
             current: 2,
@@ -360,6 +370,12 @@ async fn detail_draws_charts_conditions_decisions_and_traces() {
         )
     );
     assert!(html.contains("610 ms"));
+    // Each objective's budget, an unknown one as a dash.
+    assert!(
+        html.contains("<dt>Budget: P99 latency</dt><dd>62 %</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("<dt>Budget: Errors</dt><dd>—</dd>"), "{html}");
 
     let r = get(model.clone(), "/slos/roadtrip/api?range=2y", &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -369,6 +385,10 @@ async fn detail_draws_charts_conditions_decisions_and_traces() {
     let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(json["slo"]["name"], "api");
     assert_eq!(json["history"]["range"], "1h");
+    assert_eq!(
+        json["slo"]["objectiveBudgets"][0],
+        serde_json::json!({"objective": "latency-p99", "errorBudgetRemaining": 0.62})
+    );
     // 1 h of 15 s points, counted inclusively at both ends.
     assert_eq!(json["history"]["points"].as_array().unwrap().len(), 241);
 }

@@ -1,6 +1,7 @@
 //! `governor observe --prometheus URL [--jaeger URL] FILE|DIR...`: one
 //! observation cycle for the SLOs in the files, printed as JSON — what Governor
-//! sees, with the reason for every missing value and the queries it cost.
+//! sees, the error budget of each SLO and objective, the reason for every
+//! missing value, and the queries it cost.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,11 +65,18 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         .iter()
         .zip(&cycle.readings)
         .map(|(slo, r)| {
+            let budget = r.budget.as_ref();
             json!({
                 "namespace": slo.metadata.namespace,
                 "name": slo.metadata.name,
                 "service": slo.spec.service,
                 "observation": r.observation,
+                "errorBudgetRemaining": budget.and_then(|b| b.budget.worst()),
+                "objectives": budget.map(|b| &b.budget.objectives[..]).unwrap_or_default()
+                    .iter()
+                    .map(|o| json!({"objective": o.objective, "errorBudgetRemaining": o.error_budget_remaining}))
+                    .collect::<Vec<_>>(),
+                "errorBudgetSource": budget.map(|b| b.source),
                 "missing": r.missing,
             })
         })

@@ -243,16 +243,19 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
             failed = true;
             continue;
         };
-        let Some(group) = generated.group else {
+        let groups = generated.groups();
+        if groups.is_empty() {
             continue;
-        };
+        }
         match args.output {
-            Output::Rules => file.groups.push(group),
-            Output::Prometheusrule => {
-                documents.push(Ok(rules::prometheus_rule(slo, &group, &generator.metadata)))
-            }
+            Output::Rules => file.groups.extend(groups),
+            Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(
+                slo,
+                &groups,
+                &generator.metadata,
+            ))),
             Output::Configmap => {
-                documents.push(rules::config_map(slo, &group, &generator.metadata))
+                documents.push(rules::config_map(slo, &groups, &generator.metadata))
             }
         }
     }
@@ -295,11 +298,11 @@ async fn apply(args: Args) -> Result<ExitCode, Error> {
             failed = true;
             continue;
         };
-        let group = generated.group.as_ref();
+        let groups = generated.groups();
         let applied = rules::apply(
             &client,
             slo,
-            group,
+            &groups,
             prometheus_operator,
             &generator.metadata,
         );

@@ -33,6 +33,13 @@ pub struct Slo {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SloObjective {
+    pub namespace: String,
+    pub slo: String,
+    pub objective: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SloState {
     pub namespace: String,
     pub slo: String,
@@ -50,6 +57,7 @@ pub struct Metrics {
     pub leader: Gauge,
     pub slo_state: Family<SloState, Gauge>,
     pub budget: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub objective_budget: Family<SloObjective, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub replicas: Family<Slo, Gauge>,
     pub pool_size: Family<Slo, Gauge>,
 }
@@ -75,6 +83,7 @@ impl Metrics {
             leader: Gauge::default(),
             slo_state: Family::default(),
             budget: Family::default(),
+            objective_budget: Family::default(),
             replicas: Family::default(),
             pool_size: Family::default(),
             registry: Registry::default(),
@@ -125,6 +134,11 @@ impl Metrics {
             m.budget.clone(),
         );
         registry.register(
+            names::SLO_OBJECTIVE_BUDGET_REMAINING,
+            "Share of each objective's error budget left",
+            m.objective_budget.clone(),
+        );
+        registry.register(
             names::SLO_REPLICAS,
             "Replicas of each SLO's target",
             m.replicas.clone(),
@@ -157,6 +171,49 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Sets the SLO's budget series: the worst objective's and each
+    /// objective's; an unknown budget removes its series (absent, never a
+    /// stale or default value).
+    pub fn set_budgets(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &governor_crds::ServiceLevelObjectiveStatus,
+    ) {
+        let slo = Slo {
+            namespace: namespace.into(),
+            slo: name.into(),
+        };
+        match status.error_budget_remaining {
+            Some(b) => {
+                self.budget.get_or_create(&slo).set(b);
+            }
+            None => {
+                self.budget.remove(&slo);
+            }
+        }
+        for objective in objectives() {
+            let value = status
+                .objectives
+                .iter()
+                .find(|o| o.objective == objective)
+                .and_then(|o| o.error_budget_remaining);
+            let labels = SloObjective {
+                namespace: namespace.into(),
+                slo: name.into(),
+                objective,
+            };
+            match value {
+                Some(v) => {
+                    self.objective_budget.get_or_create(&labels).set(v);
+                }
+                None => {
+                    self.objective_budget.remove(&labels);
+                }
+            }
+        }
+    }
+
     /// Counts a failed write of `knob` for `slo`.
     pub fn actuation_failed(
         &self,
@@ -181,6 +238,13 @@ impl Metrics {
         self.replicas.remove(&slo);
         self.pool_size.remove(&slo);
         self.budget.remove(&slo);
+        for objective in objectives() {
+            self.objective_budget.remove(&SloObjective {
+                namespace: namespace.into(),
+                slo: name.into(),
+                objective,
+            });
+        }
         for state in STATES {
             self.slo_state.remove(&SloState {
                 namespace: namespace.into(),
@@ -200,6 +264,14 @@ impl Metrics {
             });
         }
     }
+}
+
+/// Every objective id a budget series can carry (`latency-p99`, `errors`).
+fn objectives() -> impl Iterator<Item = String> {
+    governor_crds::Quantile::ALL
+        .into_iter()
+        .map(|q| format!("latency-{}", q.name()))
+        .chain(std::iter::once("errors".to_string()))
 }
 
 /// The objective states, one series each.

@@ -142,10 +142,10 @@ async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
             if ctx.leader.guard().is_err() {
                 return;
             }
-            let group = generated.group.as_ref();
+            let groups = generated.groups();
             let operator = ctx.prometheus_operator;
             let applied =
-                crate::rules::apply(&ctx.client, slo, group, operator, &ctx.rules_metadata);
+                crate::rules::apply(&ctx.client, slo, &groups, operator, &ctx.rules_metadata);
             match applied.await {
                 Ok(_) => None,
                 Err(e) => Some((Error::Rules(e).to_string(), false)),
@@ -326,7 +326,13 @@ async fn report(
         observation,
         plan,
         current: found.current,
-        error_budget_remaining: prev.and_then(|s| s.error_budget_remaining),
+        error_budget: ctx.memories.with(slo, |m| {
+            m.reading
+                .as_ref()
+                .and_then(|(_, r)| r.budget.as_ref())
+                .map(|b| b.budget.clone())
+                .unwrap_or_default()
+        }),
         target: found.reach.clone(),
         rules_refused: ctx.memories.with(slo, |m| m.rules_refused.clone()),
         now: ctx.time(),

@@ -65,7 +65,7 @@ pub async fn write(
     Ok(())
 }
 
-/// Sets the SLO's series: state, replicas, pool size and error budget.
+/// Sets the SLO's series: state, replicas, pool size and error budgets.
 pub fn record_metrics(
     ctx: &Context,
     slo: &ServiceLevelObjective,
@@ -73,6 +73,7 @@ pub fn record_metrics(
     current: Actuation,
 ) {
     let (namespace, name) = (slo.namespace().unwrap_or_default(), slo.name_any());
+    ctx.metrics.set_budgets(&namespace, &name, status);
     let state = format!("{:?}", status.objective_state);
     tracing::Span::current().record("state", state.as_str());
     ctx.metrics.set_state(&namespace, &name, &state);
@@ -92,8 +93,5 @@ pub fn record_metrics(
             .pool_size
             .get_or_create(&labels)
             .set(i64::from(p));
-    }
-    if let Some(b) = status.error_budget_remaining {
-        ctx.metrics.budget.get_or_create(&labels).set(b);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod backend;
+pub mod budget;
 pub mod http;
 pub mod jaeger;
 pub mod prometheus;
@@ -126,10 +127,13 @@ impl std::fmt::Display for Window {
     }
 }
 
-/// One observation cycle for `slos`: the batched Prometheus plan, then trace
-/// latency from Jaeger for the SLOs whose `indicators.source` is jaeger, at
-/// most as many Jaeger queries at once as Prometheus ones, each within the
-/// source's timeout.
+/// The name under which a missing error budget is reported.
+pub const ERROR_BUDGET: &str = "error_budget";
+
+/// One observation cycle for `slos`: the batched Prometheus plan, the error
+/// budgets (`budget.rs`), then trace latency from Jaeger for the SLOs whose
+/// `indicators.source` is jaeger, at most as many Jaeger queries at once as
+/// Prometheus ones, each within the source's timeout.
 pub async fn cycle(
     source: &prometheus::PrometheusSource,
     jaeger: Option<&jaeger::JaegerSource>,
@@ -139,6 +143,25 @@ pub async fn cycle(
 
     let specs: Vec<_> = slos.iter().map(|s| &s.spec).collect();
     let mut cycle = source.observe(&specs).await;
+    let budgets = budget::read(source, slos).await;
+    cycle.queries += budgets.queries;
+    cycle.failed += budgets.failed;
+    for (reading, budget) in cycle.readings.iter_mut().zip(budgets.readings) {
+        match budget {
+            Ok(b) => {
+                if b.budget.worst().is_none() {
+                    reading.missing.insert(
+                        ERROR_BUDGET.into(),
+                        "no data: no requests in the window for any objective".into(),
+                    );
+                }
+                reading.budget = Some(b);
+            }
+            Err(why) => {
+                reading.missing.insert(ERROR_BUDGET.into(), why);
+            }
+        }
+    }
     let window = source.window.0;
     let now_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -94,6 +94,8 @@ pub struct Reading {
     pub observation: Observation,
     /// Signal name -> reason it is missing.
     pub missing: BTreeMap<String, String>,
+    /// The error budget of each objective over the window, when read.
+    pub budget: Option<super::budget::BudgetReading>,
 }
 
 impl Reading {
@@ -144,6 +146,8 @@ pub struct PrometheusSource {
     pub max_response_bytes: ByteSize,
     /// Extra queries a cycle may issue to split failed batches.
     pub max_split_queries: usize,
+    /// The last error budget read of each SLO, reused between direct queries.
+    pub budgets: super::budget::Budgets,
 }
 
 /// A planned query being run, with the size of the batch it was split from.
@@ -171,6 +175,7 @@ impl PrometheusSource {
             window: super::Window::default(),
             max_response_bytes: ByteSize::default(),
             max_split_queries: Self::DEFAULT_MAX_SPLIT_QUERIES,
+            budgets: super::budget::Budgets::default(),
         })
     }
 

@@ -8,29 +8,30 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 
 use super::{ExtraMetadata, RuleFile, RuleGroup, to_yaml};
 
-/// A PrometheusRule (prometheus-operator) holding the group, owned by the SLO.
+/// A PrometheusRule (prometheus-operator) holding the groups (each with its
+/// own `interval` when it has one), owned by the SLO.
 pub fn prometheus_rule(
     slo: &ServiceLevelObjective,
-    group: &RuleGroup,
+    groups: &[RuleGroup],
     extra: &ExtraMetadata,
 ) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": object_meta(slo, extra),
-        "spec": { "groups": [group] },
+        "spec": { "groups": groups },
     })
 }
 
-/// A ConfigMap holding the group as a Prometheus rule file, owned by the SLO.
+/// A ConfigMap holding the groups as a Prometheus rule file, owned by the SLO.
 pub fn config_map(
     slo: &ServiceLevelObjective,
-    group: &RuleGroup,
+    groups: &[RuleGroup],
     extra: &ExtraMetadata,
 ) -> Result<serde_json::Value, String> {
     let name = slo.metadata.name.clone().unwrap_or_default();
     let text = to_yaml(&RuleFile {
-        groups: vec![group.clone()],
+        groups: groups.to_vec(),
     })?;
     Ok(serde_json::json!({
         "apiVersion": "v1",
@@ -135,13 +136,14 @@ fn api_error(what: &'static str, object: &str, source: kube::Error) -> ApplyErro
     }
 }
 
-/// Applies one SLO's rules (server-side apply, field manager `governor`): a
-/// PrometheusRule when the cluster has the CRD, otherwise a ConfigMap; both
-/// owned by the SLO, and the other kind removed if Governor left one earlier.
+/// Applies one SLO's rule groups (server-side apply, field manager
+/// `governor`): a PrometheusRule when the cluster has the CRD, otherwise a
+/// ConfigMap; both owned by the SLO, and the other kind removed if Governor
+/// left one earlier. No groups removes both.
 pub async fn apply(
     client: &kube::Client,
     slo: &ServiceLevelObjective,
-    group: Option<&RuleGroup>,
+    groups: &[RuleGroup],
     prometheus_operator: bool,
     extra: &ExtraMetadata,
 ) -> Result<Applied, ApplyError> {
@@ -162,7 +164,7 @@ pub async fn apply(
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let rules_api: Option<Api<DynamicObject>> = prometheus_operator
         .then(|| Api::namespaced_with(client.clone(), &namespace, &prometheus_rule_resource()));
-    let Some(group) = group else {
+    if groups.is_empty() {
         remove_config_map(slo, &config_maps, &name, &object).await?;
         if let Some(api) = &rules_api {
             remove_prometheus_rule(slo, api, &name, &object).await?;
@@ -176,7 +178,7 @@ pub async fn apply(
                 .await
                 .map_err(|e| api_error("reading PrometheusRule", &object, e))?;
             ensure_ours(slo, existing.map(|o| o.metadata), "PrometheusRule", &object)?;
-            let rule = prometheus_rule(slo, group, extra);
+            let rule = prometheus_rule(slo, groups, extra);
             api.patch(&name, &params, &Patch::Apply(&rule))
                 .await
                 .map_err(|e| api_error("applying PrometheusRule", &object, e))?;
@@ -189,7 +191,7 @@ pub async fn apply(
                 .await
                 .map_err(|e| api_error("reading ConfigMap", &object, e))?;
             ensure_ours(slo, existing.map(|o| o.metadata), "ConfigMap", &object)?;
-            let map = config_map(slo, group, extra).map_err(ApplyError::Yaml)?;
+            let map = config_map(slo, groups, extra).map_err(ApplyError::Yaml)?;
             config_maps
                 .patch(&name, &params, &Patch::Apply(&map))
                 .await

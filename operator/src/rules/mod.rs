@@ -6,9 +6,14 @@
 //! Windows are the SRE workbook's for a 30-day SLO, scaled to the SLO's window
 //! (never below two minutes): page at 14.4x over 1h and 5m, and at 6x over 6h and
 //! 30m; ticket at 3x over 1d and 2h, and at 1x over 3d and 6h.
+//!
+//! A second group per SLO, evaluated every 5 minutes (scaled likewise, between
+//! 1 and 5 minutes), records each objective's bad and total request rates and
+//! from them the error budget left over the whole window (`budget.rs`).
 
 mod alerts;
 mod apply;
+mod budget;
 pub mod metadata;
 mod objectives;
 
@@ -23,6 +28,11 @@ pub use apply::{
 };
 pub use metadata::ExtraMetadata;
 
+pub use budget::{
+    BudgetObjective, DIRECT_BAD, DIRECT_TOTAL, budget_objectives, direct_query,
+    interval as budget_interval,
+};
+
 use alerts::ObjectiveRules;
 use objectives::objectives;
 
@@ -30,6 +40,12 @@ use objectives::objectives;
 pub const ERROR_RATIO: &str = "slo:sli_error:ratio_rate";
 pub const REQUESTS: &str = "slo:sli_requests:rate";
 pub const ERROR_BUDGET: &str = governor_dashboard::read::series::ERROR_BUDGET;
+/// Bad requests per second of an objective, over twice the budget group's interval.
+pub const BAD_EVENTS: &str = "governor_slo:bad_events:rate";
+/// Requests per second an objective counts, over the same range.
+pub const EVENTS: &str = "governor_slo:events:rate";
+/// Share of an objective's error budget left over the SLO's window.
+pub const BUDGET_REMAINING: &str = "governor_slo:error_budget_remaining:ratio";
 pub const PAGE_ALERT: &str = "ErrorBudgetBurnPage";
 pub const TICKET_ALERT: &str = "ErrorBudgetBurnTicket";
 
@@ -46,6 +62,9 @@ pub struct RuleFile {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RuleGroup {
     pub name: String,
+    /// How often the group is evaluated; Prometheus's global interval when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -235,8 +254,18 @@ pub struct Options {
 /// The rules for one SLO, and notes on what was assumed or left out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generated {
+    /// The burn-rate recordings and alerts.
     pub group: Option<RuleGroup>,
+    /// The error budget over the window, in a slower group of its own.
+    pub budget: Option<RuleGroup>,
     pub notes: Vec<String>,
+}
+
+impl Generated {
+    /// Every group, in the order they are written.
+    pub fn groups(&self) -> Vec<RuleGroup> {
+        self.group.iter().chain(&self.budget).cloned().collect()
+    }
 }
 
 fn selector(slo: &ServiceLevelObjective, extra: &[String]) -> String {
@@ -272,12 +301,20 @@ pub fn generate(
     let tiers = tiers(&slo.spec.alerting);
     if tiers.is_empty() {
         notes.push("alerting is disabled for this SLO: no rules".into());
-        return Ok(Generated { group: None, notes });
+        return Ok(Generated {
+            group: None,
+            budget: None,
+            notes,
+        });
     }
     let objectives = objectives(slo, buckets, &mut notes)?;
     if objectives.is_empty() {
         notes.push("no objective can be alerted on: no rules".into());
-        return Ok(Generated { group: None, notes });
+        return Ok(Generated {
+            group: None,
+            budget: None,
+            notes,
+        });
     }
     let writer = ObjectiveRules::new(slo, opts);
     let (ratio_windows, long_windows) = windows(&tiers, writer.window);
@@ -286,11 +323,14 @@ pub fn generate(
         rules.extend(writer.recordings(o, &ratio_windows, &long_windows));
         rules.extend(tiers.iter().map(|t| writer.alert(o, *t)));
     }
+    let budget = budget::group(&writer, &objectives);
     Ok(Generated {
         group: Some(RuleGroup {
             name: format!("governor-slo-{}-{}", writer.namespace, writer.name),
+            interval: None,
             rules,
         }),
+        budget: Some(budget),
         notes,
     })
 }

@@ -19,6 +19,12 @@ pub(super) struct Objective {
     pub(super) bad_ratio: String,
     /// PromQL of requests per second over `{w}`.
     pub(super) requests: String,
+    /// PromQL of bad requests per second over `{w}`; absent when there were no
+    /// requests, and for latency when the bucket has no series (never a zero
+    /// from nothing).
+    pub(super) bad_events: String,
+    /// The latency target in seconds; `None` for the error objective.
+    pub(super) latency_target: Option<f64>,
 }
 
 /// The objectives of one SLO that can be alerted on: latency first, then errors.
@@ -135,6 +141,8 @@ impl LatencySli<'_> {
             what,
             // 1 - 0.99 is 0.010000000000000009 in binary: keep the digits that mean something.
             allowed: (q.allowed_share() * 1e9).round() / 1e9,
+            bad_events: format!("({bad_ratio}) * ({requests} > 0)"),
+            latency_target: Some(t),
             bad_ratio,
             requests,
         })
@@ -230,5 +238,11 @@ fn error_objective(slo: &ServiceLevelObjective, notes: &mut Vec<String>) -> Opti
             err.metric
         ),
         requests: format!("sum(rate({requests_metric}{{{sel}}}[{{w}}]))"),
+        // No failing series while requests were seen: zero errors, not missing.
+        bad_events: format!(
+            "sum(rate({}{{{err_sel}}}[{{w}}])) or (0 * sum(rate({requests_metric}{{{sel}}}[{{w}}])))",
+            err.metric
+        ),
+        latency_target: None,
     })
 }

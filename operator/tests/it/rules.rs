@@ -96,13 +96,15 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
     assert!(!counts.is_empty());
     assert!(counts.values().all(|n| *n <= 17), "{counts:?}");
 
-    // Every Governor metric the alerts read is one the operator declares.
+    // Every Governor metric the alerts read is one the operator declares, or
+    // one Governor's rules record.
     let text = std::fs::read_to_string(alerts.join("governor.rules.yaml")).unwrap();
-    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
         if word.starts_with("governor_") {
             assert!(
-                governor::telemetry::metrics::ALL.contains(&word),
-                "alerts read {word}, which the operator does not declare"
+                governor::telemetry::metrics::ALL.contains(&word)
+                    || word == rules::BUDGET_REMAINING,
+                "alerts read {word}, which neither the operator nor Governor's rules produce"
             );
         }
     }
@@ -301,6 +303,126 @@ fn a_burn_just_over_the_page_rate_pages_within_five_minutes_on_a_one_day_slo() {
     assert!(ok, "{out}");
 }
 
+/// GovernorErrorBudgetExhausted as promtool should render it for shop/checkout
+/// at a budget of `value` (humanized).
+fn exhausted(value: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("alerts/governor.rules.yaml")).unwrap();
+    let file: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let rule = file["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "GovernorErrorBudgetExhausted")
+        .unwrap()
+        .clone();
+    let render = |v: &serde_json::Value| {
+        v.as_str()
+            .unwrap()
+            .replace("{{ $labels.namespace }}", "shop")
+            .replace("{{ $labels.slo }}", "checkout")
+            .replace("{{ $value | humanizePercentage }}", value)
+    };
+    let annotations: serde_json::Map<String, serde_json::Value> = rule["annotations"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), render(v).into()))
+        .collect();
+    json!({
+        "exp_labels": {"namespace": "shop", "slo": "checkout", "severity": rule["labels"]["severity"]},
+        "exp_annotations": annotations,
+    })
+}
+
+#[test]
+fn the_budget_rules_count_raw_requests_and_governor_error_budget_exhausted_fires_on_them() {
+    // A one-day SLO: the budget group runs every minute over 2-minute rates.
+    let dir = tempfile::tempdir().unwrap();
+    let day = slo(&CHECKOUT.replace("window: 30d", "window: 1d\n    errorRate: 0.001"));
+    let generated = rules::generate(&day, &Options::default(), &Unchecked).unwrap();
+    let budget = generated.budget.as_ref().expect("a budget group");
+    assert_eq!(budget.interval.as_deref(), Some("1m"));
+    std::fs::write(
+        dir.path().join("slo.rules.yaml"),
+        rules::to_yaml(&RuleFile {
+            groups: generated.groups(),
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let alerts = repo_root().join("alerts/governor.rules.yaml");
+    let count = |code: &str| {
+        format!(
+            "http_server_request_duration_seconds_count{{service=\"checkout\", http_response_status_code=\"{code}\"}}"
+        )
+    };
+    let fast = "http_server_request_duration_seconds_bucket{service=\"checkout\", http_response_status_code=\"200\", le=\"0.1\"}";
+    let budget_of =
+        |objective: &str| format!("{}{{objective=\"{objective}\"}}", rules::BUDGET_REMAINING);
+    let sample = |objective: &str, value: f64| {
+        let labels = format!(
+            "{}{{namespace=\"shop\", slo=\"checkout\", objective=\"{objective}\"}}",
+            rules::BUDGET_REMAINING
+        );
+        json!({"labels": labels, "value": value})
+    };
+    let test = json!({
+        "rule_files": ["slo.rules.yaml", alerts.to_str().unwrap()],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "name": "no requests leave the budget unknown; half of them slow spend it",
+                "interval": "1m",
+                "input_series": [
+                    // Nothing for 20 minutes, then 10 requests a second, half over 100ms, none failing.
+                    {"series": count("200"), "values": "0x20 600+600x60"},
+                    {"series": fast, "values": "0x20 300+300x60"},
+                    {"series": count("500"), "values": "0x80"},
+                ],
+                "promql_expr_test": [
+                    {"expr": rules::BUDGET_REMAINING, "eval_time": "15m", "exp_samples": []},
+                    {
+                        "expr": format!("{} - 0", rules::BUDGET_REMAINING),
+                        "eval_time": "40m",
+                        "exp_samples": [
+                            // 1 - 0.5 / 0.01, and no error at all.
+                            {"labels": "{namespace=\"shop\", slo=\"checkout\", objective=\"latency-p99\"}", "value": -49},
+                            {"labels": "{namespace=\"shop\", slo=\"checkout\", objective=\"errors\"}", "value": 1},
+                        ],
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "15m", "alertname": "GovernorErrorBudgetExhausted"},
+                    {"eval_time": "40m", "alertname": "GovernorErrorBudgetExhausted", "exp_alerts": [exhausted("-4900%")]},
+                ],
+            },
+            {
+                "name": "every request fast and none failing: the whole budget left, no alert",
+                "interval": "1m",
+                "input_series": [
+                    {"series": count("200"), "values": "0+600x60"},
+                    {"series": fast, "values": "0+600x60"},
+                    {"series": count("500"), "values": "0x60"},
+                ],
+                "promql_expr_test": [
+                    {"expr": budget_of("latency-p99"), "eval_time": "30m", "exp_samples": [sample("latency-p99", 1.0)]},
+                    {"expr": budget_of("errors"), "eval_time": "30m", "exp_samples": [sample("errors", 1.0)]},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "45m", "alertname": "GovernorErrorBudgetExhausted"},
+                ],
+            },
+        ],
+    });
+    std::fs::write(
+        dir.path().join("budget.test.yaml"),
+        serde_yaml_ng::to_string(&test).unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = promtool(&["test", "rules", "budget.test.yaml"], dir.path());
+    assert!(ok, "{out}");
+}
+
 #[test]
 fn hostile_names_stay_inside_their_labels_and_annotations() {
     let hostile = slo(&CHECKOUT.replace(
@@ -371,8 +493,8 @@ fn the_longest_slo_name_gives_valid_object_names_and_labels() {
     let name = rules::rules_object_name(&long);
     assert!(name.len() <= 253 && name.ends_with("-slo-rules"), "{name}");
     for object in [
-        rules::prometheus_rule(&slo, &group, &Default::default()),
-        rules::config_map(&slo, &group, &Default::default()).unwrap(),
+        rules::prometheus_rule(&slo, std::slice::from_ref(&group), &Default::default()),
+        rules::config_map(&slo, std::slice::from_ref(&group), &Default::default()).unwrap(),
     ] {
         let meta = &object["metadata"];
         assert_eq!(meta["name"], name.as_str());
