@@ -98,8 +98,9 @@ pub mod metrics {
     pub const SLO_BUDGET_REMAINING: &str = governor_dashboard::read::series::BUDGET_REMAINING;
     pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
     pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
+    pub const SLO_LATENCY: &str = governor_dashboard::read::series::LATENCY;
 
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
@@ -108,5 +109,6 @@ pub mod metrics {
         SLO_BUDGET_REMAINING,
         SLO_REPLICAS,
         SLO_POOL_SIZE,
+        SLO_LATENCY,
     ];
 }

@@ -25,3 +25,4 @@ mod simulate;
 mod tenancy;
 mod traces;
 mod validate_cli;
+mod walkthrough;

@@ -13,6 +13,7 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
 use crate::common::gate;
+use crate::common::operator::prometheus_operator_crd;
 
 fn apply_rules(kubeconfig: &std::path::Path, namespace: &str) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
@@ -25,25 +26,6 @@ fn apply_rules(kubeconfig: &std::path::Path, namespace: &str) -> (i32, String, S
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// prometheus-operator's PrometheusRule, reduced to what the API server needs.
-fn prometheus_rule_crd() -> CustomResourceDefinition {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "prometheusrules.monitoring.coreos.com"},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {"kind": "PrometheusRule", "plural": "prometheusrules", "singular": "prometheusrule", "listKind": "PrometheusRuleList"},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-            }],
-        },
-    }))
-    .unwrap()
 }
 
 #[tokio::test]
@@ -99,9 +81,9 @@ async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo
 
     // prometheus-operator installed: a PrometheusRule, and the ConfigMap goes.
     let crds: Api<CustomResourceDefinition> = Api::all(cp.client.clone());
-    crds.create(&PostParams::default(), &prometheus_rule_crd())
-        .await
-        .unwrap();
+    let crd: CustomResourceDefinition =
+        serde_json::from_value(prometheus_operator_crd("PrometheusRule")).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
     let kubeconfig_path = kubeconfig.clone();
     let ns_name = ns.name.clone();
     let out = wait_until("the PrometheusRule API", Duration::from_secs(30), || {
