@@ -23,6 +23,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use governor_tests::control_plane::TempNamespace;
 use governor_tests::{
     Chromium, ControlPlane, Jaeger, Prometheus, PrometheusVersion, Server, free_port, repo_root,
     wait_until,
@@ -49,102 +50,16 @@ const MISSING: &str = "—";
 async fn the_install_walkthrough_fills_every_field_a_user_reads() {
     let _slot = gate::heavy().await;
     let began = Instant::now();
-    let cp = ControlPlane::start().await.unwrap();
-    let release = cp.temp_namespace("governor").await.unwrap();
-    let apps = cp.temp_namespace("roadtrip").await.unwrap();
-    let jaeger = Jaeger::start().await.unwrap();
-    let otlp = jaeger.otlp_http_url.clone();
-    let (_sim, sim) = start_sim(&["--scenario", "audit", "--speed", SPEED, "--otlp", &otlp]).await;
-    let operator_addr = format!("127.0.0.1:{}", free_port().unwrap());
-    let dashboard_addr = format!("127.0.0.1:{}", free_port().unwrap());
-    let rules = RuleFile::new();
-    // Prometheus scrapes the services and the operator (the chart's ServiceMonitor).
-    let prom = Prometheus::start_version(
-        PrometheusVersion::V3,
-        &[sim, operator_addr.clone()],
-        "/metrics",
-        std::slice::from_ref(&rules.path),
-        None,
-    )
-    .await
-    .unwrap();
-    println!("servers up in {:.0} s", began.elapsed().as_secs_f64());
-
-    let values = json!({
-        "prometheus": {"url": prom.url},
-        "jaeger": {"url": jaeger.query_url, "uiUrl": jaeger.query_url},
-        "operator": {"observeInterval": "2s", "leaseDuration": "4s"},
-        "dashboard": {"url": format!("http://{dashboard_addr}"), "refresh": "3s"},
-        "serviceMonitor": {"enabled": true},
-        "prometheusRule": {"enabled": true},
-    });
-    let chart = install_chart(&cp, &release.name, &values, &rules.dir).await;
-    let slos = apply_examples(&cp, &apps.name).await;
-    println!(
-        "chart ({} objects) and examples ({}) applied at {:.0} s",
-        chart.len(),
-        slos.join(", "),
-        began.elapsed().as_secs_f64()
-    );
-
-    // The operator's window shortened for the test, as in the other operator tests.
-    let operator = Pod::run(
-        &cp,
-        &chart,
-        "operator",
-        ("--metrics-listen", &operator_addr),
-    )
-    .await
-    .extra(&["--window=10s"])
-    .start(&format!("http://{operator_addr}/healthz"))
-    .await;
-    let dashboard = Pod::run(&cp, &chart, "dashboard", ("--listen", &dashboard_addr))
-        .await
-        .start(&format!("http://{dashboard_addr}/readyz"))
-        .await;
-    let started = Instant::now();
-    load_rules(
-        &cp,
-        &prom,
-        &rules,
-        &[&release.name, &apps.name],
-        &apps.name,
-        &slos,
-    )
-    .await;
-    println!(
-        "rules read back into Prometheus {:.1} s after the operator started",
-        started.elapsed().as_secs_f64()
-    );
-
-    let base = format!("http://{dashboard_addr}");
-    let mut problems = alert_problems(&prom, &apps.name, &slos).await;
-    let mut unfilled = settle(FILL_TIMEOUT, || overview_problems(&base, &slos)).await;
-    println!(
-        "overview {} {:.0} s after the operator started",
-        if unfilled.is_empty() {
-            "filled"
-        } else {
-            "still incomplete"
-        },
-        started.elapsed().as_secs_f64()
-    );
-    problems.append(&mut unfilled);
-    // History comes from range queries cached for the refresh interval.
-    let mut details = settle(Duration::from_secs(20), || async {
-        let mut all = Vec::new();
-        for slo in &slos {
-            all.extend(detail_problems(&base, &apps.name, slo).await);
-        }
-        all
-    })
-    .await;
-    problems.append(&mut details);
-    problems.extend(printer_column_problems(&cp, &apps.name, &slos).await);
-    screenshots(&base, &apps.name).await;
-    for (name, server) in [("operator", &operator), ("dashboard", &dashboard)] {
+    let install = Install::run().await;
+    let mut problems = install.look_as_a_user().await;
+    screenshots(&install.dashboard_url, &install.apps.name).await;
+    for server in [&install.operator, &install.dashboard] {
         if server.log_tail(10_000).contains("panicked") {
-            problems.push(format!("the {name} panicked:\n{}", server.log_tail(40)));
+            problems.push(format!(
+                "{} panicked:\n{}",
+                server.name,
+                server.log_tail(40)
+            ));
         }
     }
     println!("walkthrough took {:.0} s", began.elapsed().as_secs_f64());
@@ -156,8 +71,139 @@ async fn the_install_walkthrough_fills_every_field_a_user_reads() {
     );
 }
 
-/// The Prometheus rule file the test writes what prometheus-operator would
-/// have loaded into; empty until the rules are read back.
+/// Everything the walkthrough installed and started; stopped on drop.
+struct Install {
+    // Namespaces first: they are deleted before the API server stops.
+    _release: TempNamespace,
+    apps: TempNamespace,
+    slos: Vec<String>,
+    dashboard_url: String,
+    /// When the operator was ready.
+    started: Instant,
+    operator: Server,
+    dashboard: Server,
+    prom: Prometheus,
+    _rules: RuleFile,
+    _sim: Server,
+    _jaeger: Jaeger,
+    cp: ControlPlane,
+}
+
+impl Install {
+    /// The backends, the chart, the examples, the operator and the dashboard,
+    /// and the rules Governor applied loaded into Prometheus.
+    async fn run() -> Install {
+        let began = Instant::now();
+        let cp = ControlPlane::start().await.unwrap();
+        let release = cp.temp_namespace("governor").await.unwrap();
+        let apps = cp.temp_namespace("roadtrip").await.unwrap();
+        let jaeger = Jaeger::start().await.unwrap();
+        let otlp = jaeger.otlp_http_url.clone();
+        let (sim, sim_addr) =
+            start_sim(&["--scenario", "audit", "--speed", SPEED, "--otlp", &otlp]).await;
+        let operator_addr = format!("127.0.0.1:{}", free_port().unwrap());
+        let dashboard_addr = format!("127.0.0.1:{}", free_port().unwrap());
+        let rules = RuleFile::new();
+        // Prometheus scrapes the services and the operator (the chart's ServiceMonitor).
+        let prom = Prometheus::start_version(
+            PrometheusVersion::V3,
+            &[sim_addr, operator_addr.clone()],
+            "/metrics",
+            std::slice::from_ref(&rules.path),
+            None,
+        )
+        .await
+        .unwrap();
+        println!("servers up in {:.0} s", began.elapsed().as_secs_f64());
+
+        let values = json!({
+            "prometheus": {"url": prom.url},
+            "jaeger": {"url": jaeger.query_url, "uiUrl": jaeger.query_url},
+            "operator": {"observeInterval": "2s", "leaseDuration": "4s"},
+            "dashboard": {"url": format!("http://{dashboard_addr}"), "refresh": "3s"},
+            "serviceMonitor": {"enabled": true},
+            "prometheusRule": {"enabled": true},
+        });
+        let chart = install_chart(&cp, &release.name, &values, &rules.dir).await;
+        let slos = apply_examples(&cp, &apps.name).await;
+        println!(
+            "chart ({} objects) and examples ({}) applied at {:.0} s",
+            chart.len(),
+            slos.join(", "),
+            began.elapsed().as_secs_f64()
+        );
+
+        // The operator's window shortened for the test, as in the other operator tests.
+        let operator = Pod::run(
+            &cp,
+            &chart,
+            "operator",
+            ("--metrics-listen", &operator_addr),
+        )
+        .await
+        .extra(&["--window=10s"])
+        .start(&format!("http://{operator_addr}/healthz"))
+        .await;
+        let dashboard = Pod::run(&cp, &chart, "dashboard", ("--listen", &dashboard_addr))
+            .await
+            .start(&format!("http://{dashboard_addr}/readyz"))
+            .await;
+        let started = Instant::now();
+        let namespaces = [release.name.as_str(), apps.name.as_str()];
+        load_rules(&cp, &prom, &rules, &namespaces, &apps.name, &slos).await;
+        println!(
+            "rules read back into Prometheus {:.1} s after the operator started",
+            started.elapsed().as_secs_f64()
+        );
+        Install {
+            _release: release,
+            apps,
+            slos,
+            dashboard_url: format!("http://{dashboard_addr}"),
+            started,
+            operator,
+            dashboard,
+            prom,
+            _rules: rules,
+            _sim: sim,
+            _jaeger: jaeger,
+            cp,
+        }
+    }
+
+    /// Every problem a user would see: alerts, the overview (waited for until
+    /// filled), the detail pages and `kubectl get slo`.
+    async fn look_as_a_user(&self) -> Vec<String> {
+        let (base, ns, slos) = (&self.dashboard_url, &self.apps.name, &self.slos);
+        let mut problems = alert_problems(&self.prom, ns, slos).await;
+        let unfilled = settle(FILL_TIMEOUT, || overview_problems(base, slos)).await;
+        println!(
+            "overview {} {:.0} s after the operator started",
+            if unfilled.is_empty() {
+                "filled"
+            } else {
+                "still incomplete"
+            },
+            self.started.elapsed().as_secs_f64()
+        );
+        problems.extend(unfilled);
+        // History comes from range queries cached for the refresh interval.
+        let details = settle(Duration::from_secs(20), || async {
+            let mut all = Vec::new();
+            for slo in slos {
+                all.extend(detail_problems(base, ns, slo).await);
+            }
+            all
+        })
+        .await;
+        problems.extend(details);
+        problems.extend(printer_column_problems(&self.cp, ns, slos).await);
+        problems
+    }
+}
+
+/// The rule file Prometheus loads, where the test writes what
+/// prometheus-operator would hand it; no groups until the rules are read back.
 struct RuleFile {
     dir: tempfile::TempDir,
     path: PathBuf,
@@ -668,20 +714,40 @@ async fn detail_problems(base: &str, namespace: &str, slo: &str) -> Vec<String> 
         (Ok(h), Ok(j)) => (h, j),
         (Err(e), _) | (_, Err(e)) => return vec![e],
     };
+    let detail: Value = serde_json::from_str(&json).unwrap_or_default();
+    figure_problems(&html)
+        .into_iter()
+        .chain(chart_problems(&html))
+        .chain(listing_problems(&html))
+        .chain(history_problems(&detail))
+        .map(|what| format!("{slo}: detail page {what}"))
+        .collect()
+}
+
+/// The figures at the top of a detail page.
+fn figure_problems(html: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut say = |what: String| problems.push(format!("{slo}: detail page {what}"));
     if html.contains("signals read never") {
-        say("says the signals were never read".into());
+        problems.push("says the signals were never read".into());
     }
-    let stats = between(&html, "id=\"stats\">", "</dl>").unwrap_or_default();
+    let stats = between(html, "id=\"stats\">", "</dl>").unwrap_or_default();
     for (dt, dd) in elements(stats, "dt").iter().zip(elements(stats, "dd")) {
         let (label, shown) = (text(dt), text(dd));
         // A quantile read beyond P50/P90/P99 is shown as read, its target
         // absent because the SLO sets none, and the page says so.
         let unheld = !["P50", "P90", "P99"].contains(&label.as_str());
         if let Some(why) = blank(&shown).filter(|w| !(unheld && *w == "no target")) {
-            say(format!("shows {label} as {shown:?} ({why})"));
+            problems.push(format!("shows {label} as {shown:?} ({why})"));
         }
+    }
+    problems
+}
+
+/// Each history chart draws each of its lines.
+fn chart_problems(html: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(e) = between(html, "id=\"history-error\">", "</p>") {
+        problems.push(format!("has no history: {}", text(e)));
     }
     for (chart, series) in [
         ("latency", &["p50", "p90", "p99"][..]),
@@ -690,29 +756,33 @@ async fn detail_problems(base: &str, namespace: &str, slo: &str) -> Vec<String> 
         ("capacity", &["replicas", "pool"]),
         ("budget", &["budget"]),
     ] {
-        let Some(figure) = between(&html, &format!("id=\"chart-{chart}\""), "</figure>") else {
-            say(format!("has no {chart} chart"));
+        let Some(figure) = between(html, &format!("id=\"chart-{chart}\""), "</figure>") else {
+            problems.push(format!("has no {chart} chart"));
             continue;
         };
         for s in series {
             if !figure.contains(&format!("<polyline class=\"series {s}\"")) {
-                say(format!("draws no {s} line in the {chart} chart"));
+                problems.push(format!("draws no {s} line in the {chart} chart"));
             }
         }
     }
-    if let Some(e) = between(&html, "id=\"history-error\">", "</p>") {
-        say(format!("has no history: {}", text(e)));
-    }
-    for (table, empty) in [
+    problems
+}
+
+/// The conditions (each healthy), decisions and slowest traces are listed.
+fn listing_problems(html: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (table, what) in [
         ("conditions", "conditions"),
         ("decisions", "decisions"),
         ("traces", "slowest traces"),
     ] {
         if !html.contains(&format!("<table id=\"{table}\">")) {
-            say(format!("lists no {empty}"));
+            problems.push(format!("lists no {what}"));
         }
     }
-    let conditions = between(&html, "<table id=\"conditions\">", "</table>").unwrap_or_default();
+    let conditions = between(html, "<table id=\"conditions\">", "</table>").unwrap_or_default();
+    // The first row is the header.
     for row in elements(conditions, "tr").iter().skip(1) {
         let cells: Vec<String> = elements(row, "td").iter().map(|c| text(c)).collect();
         let healthy = match cells.first().map(String::as_str) {
@@ -721,15 +791,19 @@ async fn detail_problems(base: &str, namespace: &str, slo: &str) -> Vec<String> 
             _ => cells.get(1).is_some_and(|s| s == "True"),
         };
         if !healthy {
-            say(format!("shows condition {}", cells.join(" | ")));
+            problems.push(format!("shows condition {}", cells.join(" | ")));
         }
     }
-    let detail: Value = serde_json::from_str(&json).unwrap_or_default();
+    problems
+}
+
+/// The JSON form's history holds a point of every series.
+fn history_problems(detail: &Value) -> Vec<String> {
     let points = detail["history"]["points"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    for field in [
+    [
         "p50",
         "p90",
         "p99",
@@ -738,12 +812,11 @@ async fn detail_problems(base: &str, namespace: &str, slo: &str) -> Vec<String> 
         "replicas",
         "poolSize",
         "budgetRemaining",
-    ] {
-        if !points.iter().any(|p| p[field].is_number()) {
-            say(format!("history has no {field} point"));
-        }
-    }
-    problems
+    ]
+    .into_iter()
+    .filter(|field| !points.iter().any(|p| p[*field].is_number()))
+    .map(|field| format!("history has no {field} point"))
+    .collect()
 }
 
 /// `kubectl get slo`: the printer columns as the API server's Table form
