@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
 /// Series the dashboard reads from Prometheus besides the service's own: the
-/// operator exports the first three, the generated alert rules record the rest.
+/// operator exports the first four, the generated alert rules record the rest.
 pub mod series {
     /// Replicas the target runs (labels `namespace`, `slo`).
     pub const REPLICAS: &str = "governor_slo_replicas";
@@ -21,6 +21,10 @@ pub mod series {
     pub const POOL_SIZE: &str = "governor_slo_pool_size";
     /// Share of the error budget left (labels `namespace`, `slo`).
     pub const BUDGET_REMAINING: &str = "governor_slo_error_budget_remaining";
+    /// Latency Governor last observed, in seconds (labels `namespace`, `slo`,
+    /// `quantile`: `p50`, `p90`, ...): the only history of a latency read
+    /// from Jaeger, which keeps no time series.
+    pub const LATENCY: &str = "governor_slo_latency_seconds";
     /// Bad share of requests over 5 minutes, per objective (recording rule).
     pub const ERROR_RATIO_5M: &str = "slo:sli_error:ratio_rate5m";
     /// Allowed bad share, per objective (recording rule).

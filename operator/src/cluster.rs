@@ -195,16 +195,18 @@ impl ClusterReader {
 }
 
 /// The range queries of one SLO's history: (what, query, the planned query it
-/// came from), the planned signals first, then the operator's own series.
+/// came from), the planned signals first, then the operator's own series. A
+/// latency the plan does not read from Prometheus (it comes from Jaeger, which
+/// keeps no history) is charted from what the operator observed.
 fn history_queries(
     plan: &QueryPlan,
     slo: &ServiceLevelObjective,
 ) -> Vec<(&'static str, String, Option<usize>)> {
     let ns = slo.metadata.namespace.clone().unwrap_or_default();
     let name = slo.metadata.name.clone().unwrap_or_default();
-    let own = |metric: &str| {
+    let own = |metric: &str, extra: &str| {
         format!(
-            "{metric}{{namespace=\"{}\", slo=\"{}\"}}",
+            "{metric}{{namespace=\"{}\", slo=\"{}\"{extra}}}",
             governor_crds::promql::escape_label_value(&ns),
             governor_crds::promql::escape_label_value(&name)
         )
@@ -221,9 +223,15 @@ fn history_queries(
         };
         wanted.push((what, q.promql.clone(), Some(i)));
     }
-    wanted.push(("replicas", own(series::REPLICAS), None));
-    wanted.push(("pool", own(series::POOL_SIZE), None));
-    wanted.push(("budget", own(series::BUDGET_REMAINING), None));
+    for q in [Quantile::P50, Quantile::P90, Quantile::P99] {
+        if !wanted.iter().any(|w| w.0 == q.name()) {
+            let quantile = format!(", quantile=\"{}\"", q.name());
+            wanted.push((q.name(), own(series::LATENCY, &quantile), None));
+        }
+    }
+    wanted.push(("replicas", own(series::REPLICAS, ""), None));
+    wanted.push(("pool", own(series::POOL_SIZE, ""), None));
+    wanted.push(("budget", own(series::BUDGET_REMAINING, ""), None));
     wanted
 }
 
@@ -325,5 +333,41 @@ impl ReadModel for ClusterReader {
 
     fn ready(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(text: &str) -> ServiceLevelObjective {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_latency_read_from_jaeger_is_charted_from_what_the_operator_observed() {
+        let voice = example(include_str!("../../examples/voice.yaml"));
+        let plan = QueryPlan::build(&[&voice.spec], "60s");
+        let wanted = history_queries(&plan, &voice);
+        for q in ["p50", "p90", "p99"] {
+            let (_, promql, planned) = wanted.iter().find(|w| w.0 == q).unwrap();
+            assert_eq!(*planned, None, "{q}");
+            assert_eq!(
+                promql,
+                &format!(
+                    "governor_slo_latency_seconds{{namespace=\"roadtrip\", slo=\"roadtrip-voice\", quantile=\"{q}\"}}"
+                )
+            );
+        }
+        // Read from Prometheus: charted from the service's own histogram.
+        let api = example(include_str!("../../examples/api.yaml"));
+        let plan = QueryPlan::build(&[&api.spec], "60s");
+        let wanted = history_queries(&plan, &api);
+        assert!(wanted.iter().all(|w| !w.1.contains(series::LATENCY)));
+        assert!(
+            ["p50", "p90", "p99"]
+                .iter()
+                .all(|q| wanted.iter().any(|w| w.0 == *q && w.2.is_some()))
+        );
     }
 }

@@ -102,8 +102,9 @@ pub mod metrics {
         "governor_slo_objective_error_budget_remaining";
     pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
     pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
+    pub const SLO_LATENCY: &str = governor_dashboard::read::series::LATENCY;
 
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
@@ -113,5 +114,6 @@ pub mod metrics {
         SLO_OBJECTIVE_BUDGET_REMAINING,
         SLO_REPLICAS,
         SLO_POOL_SIZE,
+        SLO_LATENCY,
     ];
 }

@@ -123,26 +123,31 @@ impl ControlPlane {
             names.push(name);
         }
         for name in names {
-            crate::wait_until(
-                &format!("CRD {name} Established"),
-                Duration::from_secs(30),
-                || {
-                    let api = api.clone();
-                    let name = name.clone();
-                    async move {
-                        let crd = api.get(&name).await.ok()?;
-                        let established = crd
-                            .status?
-                            .conditions?
-                            .iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True");
-                        established.then_some(())
-                    }
-                },
-            )
-            .await?;
+            self.crd_established(&name).await?;
         }
         Ok(())
+    }
+
+    /// Waits until CRD `name` is Established (its kind served).
+    pub async fn crd_established(&self, name: &str) -> crate::Result<()> {
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        crate::wait_until(
+            &format!("CRD {name} Established"),
+            Duration::from_secs(30),
+            || {
+                let api = api.clone();
+                async move {
+                    let crd = api.get(name).await.ok()?;
+                    let established = crd
+                        .status?
+                        .conditions?
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
+                    established.then_some(())
+                }
+            },
+        )
+        .await
     }
 
     /// Creates a namespace with a unique name; deleted when the guard drops.

@@ -40,6 +40,13 @@ pub struct SloObjective {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SloQuantile {
+    pub namespace: String,
+    pub slo: String,
+    pub quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SloState {
     pub namespace: String,
     pub slo: String,
@@ -60,6 +67,7 @@ pub struct Metrics {
     pub objective_budget: Family<SloObjective, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub replicas: Family<Slo, Gauge>,
     pub pool_size: Family<Slo, Gauge>,
+    pub latency: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Registers `metric` under a full name: prometheus-client adds `_total` to counters.
@@ -86,6 +94,7 @@ impl Metrics {
             objective_budget: Family::default(),
             replicas: Family::default(),
             pool_size: Family::default(),
+            latency: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -147,6 +156,11 @@ impl Metrics {
             names::SLO_POOL_SIZE,
             "Pool size per replica of each SLO's target",
             m.pool_size.clone(),
+        );
+        registry.register(
+            names::SLO_LATENCY,
+            "Latency of each SLO last observed, by quantile, in seconds",
+            m.latency.clone(),
         );
         Self { registry, ..m }
     }
@@ -245,6 +259,13 @@ impl Metrics {
                 objective,
             });
         }
+        for q in governor_crds::Quantile::ALL {
+            self.latency.remove(&SloQuantile {
+                namespace: namespace.into(),
+                slo: name.into(),
+                quantile: q.name().into(),
+            });
+        }
         for state in STATES {
             self.slo_state.remove(&SloState {
                 namespace: namespace.into(),
@@ -280,5 +301,31 @@ const STATES: [&str; 4] = ["Met", "AtRisk", "Breached", "Unknown"];
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_slo_leaves_no_latency_series() {
+        let m = Metrics::new();
+        let series = |slo: &str, q: &str| SloQuantile {
+            namespace: "roadtrip".into(),
+            slo: slo.into(),
+            quantile: q.into(),
+        };
+        m.latency.get_or_create(&series("voice", "p99")).set(0.082);
+        m.latency.get_or_create(&series("api", "p50")).set(0.024);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"governor_slo_latency_seconds{namespace="roadtrip",slo="voice",quantile="p99"} 0.082"#),
+            "{text}"
+        );
+        m.forget("roadtrip", "voice");
+        let text = m.encode();
+        assert!(!text.contains(r#"slo="voice""#), "{text}");
+        assert!(text.contains(r#"slo="api",quantile="p50""#), "{text}");
     }
 }

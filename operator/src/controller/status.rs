@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use governor_crds::{ServiceLevelObjective, ServiceLevelObjectiveStatus as Status};
+use governor_crds::{Quantile, ServiceLevelObjective, ServiceLevelObjectiveStatus as Status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -65,7 +65,8 @@ pub async fn write(
     Ok(())
 }
 
-/// Sets the SLO's series: state, replicas, pool size and error budgets.
+/// Sets the SLO's series: state, replicas, pool size, error budgets and the
+/// latency observed (a quantile not observed has no series, never a zero).
 pub fn record_metrics(
     ctx: &Context,
     slo: &ServiceLevelObjective,
@@ -93,5 +94,21 @@ pub fn record_metrics(
             .pool_size
             .get_or_create(&labels)
             .set(i64::from(p));
+    }
+    for q in Quantile::ALL {
+        let series = metrics::SloQuantile {
+            namespace: labels.namespace.clone(),
+            slo: labels.slo.clone(),
+            quantile: q.name().into(),
+        };
+        let observed = status.observed.as_ref().and_then(|o| o.latency(q));
+        if let Some(l) = observed {
+            ctx.metrics
+                .latency
+                .get_or_create(&series)
+                .set(l.as_secs_f64());
+        } else {
+            ctx.metrics.latency.remove(&series);
+        }
     }
 }

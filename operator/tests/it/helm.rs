@@ -12,6 +12,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 
 use crate::common::gate;
+use crate::common::operator::prometheus_operator_crd;
 
 fn helm(args: &[&str]) -> (bool, String, String) {
     tools::helm(args).unwrap()
@@ -482,18 +483,8 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
     let _slot = gate::heavy().await;
     let cp = ControlPlane::start().await.unwrap();
     // prometheus-operator's CRDs, reduced to what the API server needs.
-    for (kind, plural) in [
-        ("ServiceMonitor", "servicemonitors"),
-        ("PrometheusRule", "prometheusrules"),
-    ] {
-        let crd = serde_json::json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
-            "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
-                "names": {"kind": kind, "plural": plural},
-                "versions": [{"name": "v1", "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
-        });
+    for kind in ["ServiceMonitor", "PrometheusRule"] {
+        let crd = prometheus_operator_crd(kind);
         let (ar, _) = resource(&crd);
         let api: Api<DynamicObject> = Api::all_with(cp.client.clone(), &ar);
         api.patch(

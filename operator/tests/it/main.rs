@@ -27,3 +27,4 @@ mod simulate;
 mod tenancy;
 mod traces;
 mod validate_cli;
+mod walkthrough;

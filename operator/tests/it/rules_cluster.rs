@@ -15,7 +15,7 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
 use crate::common::gate;
-use crate::common::operator::{apply_api_example, start_operator};
+use crate::common::operator::{apply_api_example, prometheus_operator_crd, start_operator};
 
 fn apply_rules(kubeconfig: &std::path::Path, namespace: &str) -> (i32, String, String) {
     apply_rules_with(kubeconfig, namespace, &[], &[])
@@ -41,25 +41,6 @@ fn apply_rules_with(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// prometheus-operator's PrometheusRule, reduced to what the API server needs.
-fn prometheus_rule_crd() -> CustomResourceDefinition {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "prometheusrules.monitoring.coreos.com"},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {"kind": "PrometheusRule", "plural": "prometheusrules", "singular": "prometheusrule", "listKind": "PrometheusRuleList"},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-            }],
-        },
-    }))
-    .unwrap()
 }
 
 #[tokio::test]
@@ -109,9 +90,9 @@ async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo
 
     // prometheus-operator installed: a PrometheusRule, and the ConfigMap goes.
     let crds: Api<CustomResourceDefinition> = Api::all(cp.client.clone());
-    crds.create(&PostParams::default(), &prometheus_rule_crd())
-        .await
-        .unwrap();
+    let crd: CustomResourceDefinition =
+        serde_json::from_value(prometheus_operator_crd("PrometheusRule")).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
     let kubeconfig_path = kubeconfig.clone();
     let ns_name = ns.name.clone();
     let out = wait_until("the PrometheusRule API", Duration::from_secs(30), || {
@@ -306,9 +287,9 @@ async fn rules_objects_carry_the_installations_labels_and_annotations() {
     // The operator, once prometheus-operator is installed: a PrometheusRule
     // that a ruleSelector `release: kube-prometheus-stack` selects.
     let crds: Api<CustomResourceDefinition> = Api::all(cp.client.clone());
-    crds.create(&PostParams::default(), &prometheus_rule_crd())
-        .await
-        .unwrap();
+    let crd: CustomResourceDefinition =
+        serde_json::from_value(prometheus_operator_crd("PrometheusRule")).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
         "prometheusrules",

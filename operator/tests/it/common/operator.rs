@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use governor_tests::control_plane::TempNamespace;
 use governor_tests::{ControlPlane, Server, free_port, repo_root, tools};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery::Scope;
 use kube::{Api, Client};
 
-/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`,
-/// rendered with extra `helm template` arguments.
-pub fn chart_rbac_with(release: &str, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+/// Every object `helm template` renders for release `release` in
+/// `namespace`, with extra `helm template` arguments.
+pub fn chart_objects(release: &str, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let chart = repo_root().join("charts/governor");
     let mut args = vec![
         "template",
@@ -24,6 +25,15 @@ pub fn chart_rbac_with(release: &str, namespace: &str, extra: &[&str]) -> Vec<se
     assert!(ok, "{err}");
     out.split("\n---")
         .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
+        .filter(serde_json::Value::is_object)
+        .collect()
+}
+
+/// The chart's ServiceAccounts and RBAC for release `release` in `namespace`,
+/// rendered with extra `helm template` arguments.
+pub fn chart_rbac_with(release: &str, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    chart_objects(release, namespace, extra)
+        .into_iter()
         .filter(|v| {
             matches!(
                 v["kind"].as_str(),
@@ -39,28 +49,33 @@ pub fn chart_rbac_with(release: &str, namespace: &str, extra: &[&str]) -> Vec<se
         .collect()
 }
 
+/// Server-side applies each object, for real, as the API server serves its
+/// kind (resource name and scope from discovery); a namespaced object goes to
+/// its own namespace, or `namespace` when it names none.
 pub async fn apply_all(client: &Client, namespace: &str, objects: &[serde_json::Value]) {
     for v in objects {
         let api_version = v["apiVersion"].as_str().unwrap();
         let kind = v["kind"].as_str().unwrap();
+        let name = v["metadata"]["name"].as_str().unwrap();
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let plural = format!("{}s", kind.to_lowercase());
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(group, version, kind),
-            &plural,
-        );
-        let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
-            Api::all_with(client.clone(), &ar)
-        } else {
-            Api::namespaced_with(client.clone(), namespace, &ar)
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .unwrap_or_else(|e| panic!("{api_version} {kind} is not served: {e}"));
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+            Scope::Namespaced => {
+                let ns = v["metadata"]["namespace"].as_str().unwrap_or(namespace);
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
         };
         api.patch(
-            v["metadata"]["name"].as_str().unwrap(),
+            name,
             &PatchParams::apply("governor-tests"),
             &Patch::Apply(v),
         )
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
     }
 }
 
@@ -218,4 +233,25 @@ pub async fn apply_api_example(
         .await
         .unwrap();
     (v, slo)
+}
+
+/// prometheus-operator's CRD of `kind` (`ServiceMonitor`, `PrometheusRule`),
+/// reduced to what the API server needs to serve it.
+pub fn prometheus_operator_crd(kind: &str) -> serde_json::Value {
+    let singular = kind.to_lowercase();
+    let plural = format!("{singular}s");
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "names": {"kind": kind, "plural": plural, "singular": singular, "listKind": format!("{kind}List")},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    })
 }
