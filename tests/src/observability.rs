@@ -152,6 +152,18 @@ impl Prometheus {
             .await
     }
 
+    /// Reads the configuration and rule files again (`POST /-/reload`).
+    pub async fn reload(&self) -> crate::Result<()> {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/-/reload", self.url))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            anyhow::bail!("Prometheus refused to reload: {}", answer.status());
+        }
+        Ok(())
+    }
+
     /// Requests Prometheus has answered on an API `handler` (e.g.
     /// "/api/v1/query"), from its own /metrics: no scrape needed.
     pub async fn answered(&self, handler: &str) -> crate::Result<f64> {

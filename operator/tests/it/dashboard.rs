@@ -271,12 +271,7 @@ async fn load_rules(cp: &ControlPlane, namespace: &str, prom: &Prometheus, dir: 
         text.contains("interval: 1m") && text.contains("governor_slo:error_budget_remaining:ratio")
     );
     std::fs::write(dir.join("roadtrip-api.rules.yaml"), text).unwrap();
-    let reload = reqwest::Client::new()
-        .post(format!("{}/-/reload", prom.url))
-        .send()
-        .await
-        .unwrap();
-    assert!(reload.status().is_success());
+    prom.reload().await.unwrap();
 }
 
 /// The bad share `1 - budget` stands for, against an objective's allowed share.

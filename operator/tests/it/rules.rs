@@ -581,12 +581,7 @@ async fn a_fast_burn_pages_through_alertmanager(version: PrometheusVersion) {
     );
 
     std::fs::write(rules_dir.path().join("svc.rules.yaml"), &yaml).unwrap();
-    let reload = reqwest::Client::new()
-        .post(format!("{}/-/reload", prom.url))
-        .send()
-        .await
-        .unwrap();
-    assert!(reload.status().is_success());
+    prom.reload().await.unwrap();
     wait_until("the rules to load", Duration::from_secs(30), || async {
         let v: serde_json::Value = reqwest::get(format!("{}/api/v1/rules", prom.url))
             .await
