@@ -585,16 +585,19 @@ async fn get(url: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// A page's HTML and its JSON form.
+async fn page(html_url: &str, json_url: &str) -> Result<(String, Value), String> {
+    let (html, json) = tokio::join!(get(html_url), get(json_url));
+    let value = serde_json::from_str(&json?).map_err(|e| format!("{json_url}: {e}"))?;
+    Ok((html?, value))
+}
+
 /// The overview, in its JSON and its HTML: one row per SLO, every value present.
 async fn overview_problems(base: &str, slos: &[String]) -> Vec<String> {
-    let (json, html) = match (
-        get(&format!("{base}/api/v1/slos")).await,
-        get(&format!("{base}/")).await,
-    ) {
-        (Ok(j), Ok(h)) => (j, h),
-        (Err(e), _) | (_, Err(e)) => return vec![e],
+    let (html, list) = match page(&format!("{base}/"), &format!("{base}/api/v1/slos")).await {
+        Ok(both) => both,
+        Err(e) => return vec![e],
     };
-    let list: Value = serde_json::from_str(&json).unwrap_or_default();
     let mut problems: Vec<String> = list["warnings"]
         .as_array()
         .into_iter()
@@ -707,14 +710,11 @@ fn blank(shown: &str) -> Option<&'static str> {
 /// history its JSON form carries.
 async fn detail_problems(base: &str, namespace: &str, slo: &str) -> Vec<String> {
     let path = format!("/slos/{namespace}/{slo}");
-    let (html, json) = match (
-        get(&format!("{base}{path}")).await,
-        get(&format!("{base}/api/v1{path}")).await,
-    ) {
-        (Ok(h), Ok(j)) => (h, j),
-        (Err(e), _) | (_, Err(e)) => return vec![e],
+    let (html, detail) = match page(&format!("{base}{path}"), &format!("{base}/api/v1{path}")).await
+    {
+        Ok(both) => both,
+        Err(e) => return vec![e],
     };
-    let detail: Value = serde_json::from_str(&json).unwrap_or_default();
     figure_problems(&html)
         .into_iter()
         .chain(chart_problems(&html))
