@@ -16,14 +16,15 @@ use governor_crds::promql::escape_label_value;
 use super::alerts::ObjectiveRules;
 use super::objectives::{Objective, objectives};
 use super::{
-    BAD_EVENTS, BUDGET_REMAINING, EVENTS, Rule, RuleGroup, Unchecked, duration, scaled_window,
+    BAD_EVENTS, BUDGET_REMAINING, EVENTS, Rule, RuleGroup, THIRTY_DAYS, Unchecked, duration,
 };
 use crate::error_budget;
 
 /// The budget group's interval for an SLO window (seconds): 5 minutes at 30
 /// days, scaled like the burn-rate windows, between 1 and 5 minutes.
 pub fn interval(window: f64) -> u64 {
-    scaled_window(300.0, window).clamp(60, 300)
+    let minutes = (300.0 * window / THIRTY_DAYS / 60.0).round();
+    (minutes.clamp(1.0, 5.0) as u64) * 60
 }
 
 /// The range the recorded rates are taken over: twice the interval, so that
