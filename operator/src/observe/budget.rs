@@ -25,6 +25,11 @@ use crate::rules::{self, BudgetObjective};
 /// again after this long, and a read is kept this long when the next fails.
 pub const REFRESH: Duration = Duration::from_secs(300);
 
+/// How long a direct read that found no requests in the window is reused: a
+/// service that has only just started taking traffic shows its budget within
+/// a minute, not after a whole [`REFRESH`].
+pub const RETRY_EMPTY: Duration = Duration::from_secs(30);
+
 /// Direct queries per cycle at most, the SLOs never read first, then the
 /// oldest reads: each reads the window's raw samples, so a cycle's cost stays
 /// bounded however many SLOs have no recorded budget.
@@ -58,7 +63,10 @@ impl Budgets {
     fn fresh(&self, key: &str, now: Instant) -> Option<Read> {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let (at, read) = all.get(key)?;
-        (now.saturating_duration_since(*at) < REFRESH).then(|| read.clone())
+        let empty =
+            matches!(read, Ok(r) if r.source == BudgetSource::Direct && r.budget.worst().is_none());
+        let keep = if empty { RETRY_EMPTY } else { REFRESH };
+        (now.saturating_duration_since(*at) < keep).then(|| read.clone())
     }
 
     /// The last read of `key`, however old, and when it was made.
