@@ -245,7 +245,7 @@ pub async fn read(source: &PrometheusSource, slos: &[&ServiceLevelObjective]) ->
         cycle.readings[i] = match (cache.fresh(&k, now), &recorded) {
             (Some(read), _) => read,
             (None, Err(e)) => Err(e.clone()),
-            (None, Ok(_)) => match rules::direct_query(slo) {
+            (None, Ok(_)) => match rules::direct_query(slo, &objectives[i]) {
                 Some(q) => {
                     direct.push((i, k, q));
                     continue;
@@ -323,7 +323,7 @@ mod tests {
             r#"last_over_time(governor_slo:error_budget_remaining:ratio{namespace=~"pay\\.ments|shop"}[10m])"#
         );
         promql_parser::parser::parse(&q).unwrap();
-        let direct = rules::direct_query(&a).unwrap();
+        let direct = rules::direct_query(&a, &rules::budget_objectives(&a)).unwrap();
         promql_parser::parser::parse(&direct).unwrap_or_else(|e| panic!("{direct}: {e}"));
         assert!(direct.contains("[30d]"), "{direct}");
     }

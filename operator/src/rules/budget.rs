@@ -118,11 +118,11 @@ pub const DIRECT_TOTAL: &str = "total";
 
 /// One query for the bad and total request rates of every objective of an
 /// SLO over its whole window, straight from the raw counters: each series
-/// labelled `objective` and `events` (`bad` or `total`). `None` when the SLO
-/// has no objective to count.
-pub fn direct_query(slo: &ServiceLevelObjective) -> Option<String> {
+/// labelled `objective` and `events` (`bad` or `total`). `objectives` are
+/// the SLO's [`budget_objectives`]; `None` when there are none.
+pub fn direct_query(slo: &ServiceLevelObjective, objectives: &[BudgetObjective]) -> Option<String> {
     let window = duration(slo.spec.objectives.window.as_secs_f64() as u64);
-    let parts: Vec<String> = budget_objectives(slo)
+    let parts: Vec<String> = objectives
         .iter()
         .flat_map(|o| {
             [(DIRECT_BAD, &o.bad_events), (DIRECT_TOTAL, &o.events)].map(|(kind, expr)| {
