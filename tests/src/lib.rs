@@ -1,9 +1,10 @@
 //! Harness for Governor's integration tests: the real servers (kube-apiserver +
-//! etcd, Prometheus, Alertmanager, Jaeger, Toxiproxy) started on free loopback ports, ready
+//! etcd, Prometheus, Alertmanager, Jaeger, Toxiproxy, HAProxy) started on free loopback ports, ready
 //! when returned, logs kept for failed tests, stopped on drop.
 
 pub mod browser;
 pub mod control_plane;
+pub mod haproxy;
 pub mod observability;
 pub mod process;
 pub mod tls;

@@ -1,11 +1,14 @@
-//! Faults injected under a running `governor operator`, through a real fault
-//! proxy: Toxiproxy on loopback in front of the real kube-apiserver (the
-//! operator's kubeconfig points at the proxy; TLS passes through unchanged)
-//! and in front of the real Prometheus (its `--prometheus`). In turn: API
-//! server connections reset, the API server refusing connections, etcd killed
-//! and started again under the API server, Prometheus 10 s slow, Prometheus
-//! answering garbage, Prometheus answering 200 MB, and last the API server
-//! hanging (connections held open, their data dropped).
+//! Faults injected under a running `governor operator`, through real fault
+//! proxies on loopback: Toxiproxy (TCP) in front of HAProxy (HTTP, TLS
+//! terminated) in front of the real kube-apiserver — the operator's
+//! kubeconfig points at Toxiproxy — and Toxiproxy in front of the real
+//! Prometheus (its `--prometheus`). In turn: API server connections reset,
+//! the API server refusing connections, the API server answering every
+//! request with 429, then 500, then 503 (HAProxy answers with a Kubernetes
+//! `Status` body and cuts open watches), etcd killed and started again under
+//! the API server, Prometheus 10 s slow, Prometheus answering garbage,
+//! Prometheus answering 200 MB, and last the API server hanging (connections
+//! held open, their data dropped).
 //!
 //! For each fault: the operator keeps running (/healthz answers, no
 //! "panicked" in its log), svc-0's replicas never fall below what they were
@@ -14,9 +17,6 @@
 //! `observedGeneration`; after a Prometheus fault `MetricsAvailable` is True
 //! again with an observation newer than the removal). The recovery time (fault
 //! removed to that status write) is printed per fault.
-//!
-//! Toxiproxy works on TCP: HTTP 429/500/503 answers cannot be injected by it.
-//! The etcd restart makes the real API server answer 5xx for a while instead.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use governor_crds::ServiceLevelObjective;
+use governor_tests::haproxy::{self, HttpFaults};
 use governor_tests::toxiproxy::{Proxy, Stream};
 use governor_tests::{Prometheus, Toxic, Toxiproxy, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -373,9 +374,12 @@ async fn the_operator_survives_faults_of_the_api_server_etcd_and_prometheus() {
     .await;
     let prom = Prometheus::start(std::slice::from_ref(&sim)).await.unwrap();
 
+    let http_faults = HttpFaults::start(cp.url.trim_start_matches("https://"))
+        .await
+        .unwrap();
     let toxiproxy = Toxiproxy::start().await.unwrap();
     let api_proxy = toxiproxy
-        .proxy("apiserver", cp.url.trim_start_matches("https://"))
+        .proxy("apiserver", &http_faults.listen)
         .await
         .unwrap();
     let prom_proxy = toxiproxy
@@ -485,7 +489,32 @@ async fn the_operator_survives_faults_of_the_api_server_etcd_and_prometheus() {
     h.recover(&mut op, fault, before, healed, Some(generation), false)
         .await;
 
-    // 3. etcd killed under the API server and started again (same data): the
+    // 3. to 5. The API server answering every request with 429, 500, then
+    // 503. HAProxy's counters show the operator met each (more answers of the
+    // class than the harness's own check).
+    for code in haproxy::STATUSES {
+        let fault = format!("apiserver answers {code}");
+        let class = (code / 100) as u8;
+        let before = replicas.last();
+        replicas.reset();
+        let sent = http_faults.answered(class).await.unwrap();
+        http_faults.answer(Some(code)).await.unwrap();
+        let generation = h.bump().await;
+        h.hold(&mut op, &fault).await;
+        http_faults.answer(None).await.unwrap();
+        let healed = Healed::now();
+        let met = http_faults.answered(class).await.unwrap() - sent;
+        println!("fault {fault}: {met} answers of {code} sent, the harness's check included");
+        if met < 2 {
+            h.failures.push(format!(
+                "{fault}: the operator made no request while the API server answered {code}"
+            ));
+        }
+        h.recover(&mut op, &fault, before, healed, Some(generation), false)
+            .await;
+    }
+
+    // 6. etcd killed under the API server and started again (same data): the
     // API server answers 5xx and timeouts meanwhile.
     let fault = "etcd restart";
     let before = replicas.last();
@@ -502,7 +531,7 @@ async fn the_operator_survives_faults_of_the_api_server_etcd_and_prometheus() {
     h.recover(&mut op, fault, before, healed, Some(generation), false)
         .await;
 
-    // 4. Prometheus 10 s slow (the operator's query timeout is 2 s).
+    // 7. Prometheus 10 s slow (the operator's query timeout is 2 s).
     let fault = "prometheus latency 10s";
     let before = replicas.last();
     replicas.reset();
@@ -521,7 +550,7 @@ async fn the_operator_survives_faults_of_the_api_server_etcd_and_prometheus() {
     h.recover(&mut op, fault, before, healed, Some(generation), true)
         .await;
 
-    // 5. and 6. Prometheus answering garbage, then 200 MB: the proxy's
+    // 8. and 9. Prometheus answering garbage, then 200 MB: the proxy's
     // upstream switched to a loopback server that does so.
     let mode = Arc::new(AtomicU8::new(0));
     let bad = start_bad_prometheus(mode.clone()).await;
@@ -550,7 +579,7 @@ async fn the_operator_survives_faults_of_the_api_server_etcd_and_prometheus() {
         }
     }
 
-    // 7. Last (it may leave requests stuck): the API server hangs, connections
+    // 10. Last (it may leave requests stuck): the API server hangs, connections
     // held open and their data dropped both ways, until the toxics go.
     let fault = "apiserver hang";
     let before = replicas.last();
