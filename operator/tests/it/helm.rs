@@ -176,6 +176,28 @@ fn lint_template_schema_and_copies() {
     let plain = args(&render("governor", &[]));
     assert!(plain.iter().all(|a| !a.starts_with("--otlp")), "{plain:?}");
     assert!(plain.contains(&"--concurrency=32".to_string()), "{plain:?}");
+    for flag in [
+        "--max-response-bytes=16MiB",
+        "--max-split-queries=256",
+        "--warm-up-workers=4",
+        "--warm-up-queue=64",
+    ] {
+        assert!(plain.contains(&flag.to_string()), "{flag} not in {plain:?}");
+    }
+    let tuned = args(&render(
+        "governor",
+        &[
+            "--set",
+            "operator.maxResponseBytes=64MiB",
+            "--set",
+            "operator.warmUp.workers=8",
+        ],
+    ));
+    assert!(
+        tuned.contains(&"--max-response-bytes=64MiB".to_string())
+            && tuned.contains(&"--warm-up-workers=8".to_string()),
+        "{tuned:?}"
+    );
     let traced = args(&render(
         "governor",
         &["--set", "operator.otlp.endpoint=http://collector:4318"],
@@ -968,6 +990,11 @@ fn new_values_are_checked_by_name() {
         "/dashboard/serviceAccount/annotations/a",
     );
     refused(&["operator.podLabels.team=a b"], "/operator/podLabels/team");
+    refused(
+        &["operator.maxResponseBytes=lots"],
+        "/operator/maxResponseBytes",
+    );
+    refused(&["operator.warmUp.workers=0"], "/operator/warmUp/workers");
     refused(
         &["operator.podAnnotations.a=true"],
         "/operator/podAnnotations/a",
