@@ -14,7 +14,11 @@ pub const LATENCY_FRACTIONS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 /// The policies of a sweep: Governor, the oracle and every HPA setting.
 pub fn sweep_policies() -> Vec<String> {
     let mut out = vec!["governor".to_string(), "oracle".to_string()];
-    out.extend(CPU_TARGETS.iter().map(|t| HpaSetting::Cpu(f64::from(*t)).to_string()));
+    out.extend(
+        CPU_TARGETS
+            .iter()
+            .map(|t| HpaSetting::Cpu(f64::from(*t)).to_string()),
+    );
     out.extend(
         LATENCY_FRACTIONS
             .iter()
@@ -243,7 +247,11 @@ fn tick_step(max: f64, ticks: f64) -> f64 {
 
 /// An axis from 0: its step and end (a whole number of steps at or past `max`).
 fn axis(max: f64) -> (f64, f64) {
-    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
     let step = tick_step(max, 5.0);
     (step, step * (max / step).ceil().max(1.0))
 }

@@ -88,8 +88,9 @@ impl HpaSetting {
             }
         };
         match kind {
-            "hpa-cpu" => number("the CPU target (percent)", 0.0, 100.0, 70.0)
-                .map(|t| Some(Self::Cpu(t))),
+            "hpa-cpu" => {
+                number("the CPU target (percent)", 0.0, 100.0, 70.0).map(|t| Some(Self::Cpu(t)))
+            }
             "hpa-latency" => number(
                 "the P99 threshold (a fraction of the P99 target)",
                 0.0,
@@ -389,12 +390,18 @@ mod tests {
 
     #[test]
     fn hpa_settings_parse_with_the_old_names_kept() {
-        assert_eq!(HpaSetting::parse("hpa-cpu"), Ok(Some(HpaSetting::Cpu(70.0))));
+        assert_eq!(
+            HpaSetting::parse("hpa-cpu"),
+            Ok(Some(HpaSetting::Cpu(70.0)))
+        );
         assert_eq!(
             HpaSetting::parse("hpa-latency"),
             Ok(Some(HpaSetting::Latency(1.0)))
         );
-        assert_eq!(HpaSetting::parse("hpa-cpu:50"), Ok(Some(HpaSetting::Cpu(50.0))));
+        assert_eq!(
+            HpaSetting::parse("hpa-cpu:50"),
+            Ok(Some(HpaSetting::Cpu(50.0)))
+        );
         assert_eq!(
             HpaSetting::parse("hpa-latency:0.8"),
             Ok(Some(HpaSetting::Latency(0.8)))
@@ -402,7 +409,10 @@ mod tests {
         assert_eq!(HpaSetting::parse("governor"), Ok(None));
         assert_eq!(canonical_name("hpa-cpu").unwrap(), "hpa-cpu");
         assert_eq!(canonical_name("hpa-cpu:50.0").unwrap(), "hpa-cpu:50");
-        assert_eq!(canonical_name("hpa-latency:0.50").unwrap(), "hpa-latency:0.5");
+        assert_eq!(
+            canonical_name("hpa-latency:0.50").unwrap(),
+            "hpa-latency:0.5"
+        );
         assert_eq!(canonical_name("oracle").unwrap(), "oracle");
     }
 

@@ -187,13 +187,22 @@ impl Scenario {
                 s
             }
             // 20 % and 100 % of the audit's peak, switching every 5 minutes.
-            "sawtooth" => base(name, 2400.0, sawtooth(0.2 * AUDIT_PEAK, AUDIT_PEAK, 300.0, 2400.0)),
+            "sawtooth" => base(
+                name,
+                2400.0,
+                sawtooth(0.2 * AUDIT_PEAK, AUDIT_PEAK, 300.0, 2400.0),
+            ),
             // 400 rps on a service sized for it, then half of it for good.
             "step-down" => {
                 let mut s = base(
                     name,
                     2400.0,
-                    vec![(0.0, 400.0), (900.0, 400.0), (900.0 + SWITCH, 200.0), (2400.0, 200.0)],
+                    vec![
+                        (0.0, 400.0),
+                        (900.0, 400.0),
+                        (900.0 + SWITCH, 200.0),
+                        (2400.0, 200.0),
+                    ],
                 );
                 s.initial = InitialState {
                     replicas: 5,
@@ -227,7 +236,12 @@ impl Scenario {
                 let mut s = base(
                     name,
                     2400.0,
-                    vec![(0.0, 150.0), (600.0, 150.0), (1200.0, 300.0), (2400.0, 300.0)],
+                    vec![
+                        (0.0, 150.0),
+                        (600.0, 150.0),
+                        (1200.0, 300.0),
+                        (2400.0, 300.0),
+                    ],
                 );
                 s.model.replica_slowdown = vec![5.0];
                 s.initial = InitialState {
@@ -365,7 +379,11 @@ fn noisy(base: f64, interval: f64, duration: f64, seed: u64) -> Vec<(f64, f64)> 
 fn weekly() -> Vec<(f64, f64)> {
     let mut points = Vec::new();
     for day in 0..7 {
-        let (mid, swing) = if day < 5 { (260.0, 200.0) } else { (120.0, 80.0) };
+        let (mid, swing) = if day < 5 {
+            (260.0, 200.0)
+        } else {
+            (120.0, 80.0)
+        };
         for i in 0..20 {
             let into = f64::from(i) * DAY / 20.0;
             let phase = into / DAY * std::f64::consts::TAU;
@@ -448,7 +466,10 @@ mod tests {
             assert_eq!(s.name, name);
             assert!(s.duration <= 7.0 * 600.0, "{name}: {} s", s.duration);
             for (t, r) in &s.load {
-                assert!(t.is_finite() && r.is_finite() && *r >= 0.0, "{name}: {t} {r}");
+                assert!(
+                    t.is_finite() && r.is_finite() && *r >= 0.0,
+                    "{name}: {t} {r}"
+                );
             }
             assert!(s.load.windows(2).all(|w| w[0].0 < w[1].0), "{name}");
         }
@@ -457,7 +478,9 @@ mod tests {
     #[test]
     fn sawtooth_alternates_between_a_fifth_of_the_peak_and_the_peak() {
         let s = scenario("sawtooth");
-        let halves: Vec<f64> = (0..8).map(|i| s.rate(f64::from(i) * 300.0 + 150.0)).collect();
+        let halves: Vec<f64> = (0..8)
+            .map(|i| s.rate(f64::from(i) * 300.0 + 150.0))
+            .collect();
         assert_eq!(
             halves,
             [100.0, 500.0, 100.0, 500.0, 100.0, 500.0, 100.0, 500.0]
@@ -479,14 +502,22 @@ mod tests {
     fn noisy_is_heavy_tailed_and_the_same_every_time() {
         let s = scenario("noisy");
         assert_eq!(s.load, scenario("noisy").load);
-        let rates: Vec<f64> = (0..80).map(|i| s.rate(f64::from(i) * 30.0 + 10.0)).collect();
+        let rates: Vec<f64> = (0..80)
+            .map(|i| s.rate(f64::from(i) * 30.0 + 10.0))
+            .collect();
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-        let sd = (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
+        let sd =
+            (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
         assert!((160.0..=250.0).contains(&mean), "mean {mean}");
         assert!(sd / mean > 0.3, "coefficient of variation {}", sd / mean);
         // Bursts past twice the base, never past the 3x cap.
         assert!(rates.iter().any(|r| *r > 400.0), "{rates:?}");
-        assert!(rates.iter().all(|r| *r <= 600.0 && *r >= 200.0 * 0.6 - 1e-9), "{rates:?}");
+        assert!(
+            rates
+                .iter()
+                .all(|r| *r <= 600.0 && *r >= 200.0 * 0.6 - 1e-9),
+            "{rates:?}"
+        );
     }
 
     #[test]
@@ -504,7 +535,11 @@ mod tests {
             assert!(s.rate(f64::from(day) * DAY) < 100.0);
         }
         for day in 5..7 {
-            assert!((180.0..=200.0).contains(&peak(day)), "day {day}: {}", peak(day));
+            assert!(
+                (180.0..=200.0).contains(&peak(day)),
+                "day {day}: {}",
+                peak(day)
+            );
         }
     }
 
@@ -512,7 +547,16 @@ mod tests {
     fn slow_dependency_slows_the_database_for_ten_minutes() {
         let s = scenario("slow-dependency");
         let factor = |t: f64| s.model.db_factor(t);
-        assert_eq!([factor(0.0), factor(599.9), factor(600.0), factor(1199.9), factor(1200.0)], [1.0, 1.0, 3.0, 3.0, 1.0]);
+        assert_eq!(
+            [
+                factor(0.0),
+                factor(599.9),
+                factor(600.0),
+                factor(1199.9),
+                factor(1200.0)
+            ],
+            [1.0, 1.0, 3.0, 3.0, 1.0]
+        );
         // The simulated P99 (misses reach the database) rises in the window only.
         let mut sim = Simulation::new(s.model.clone(), &s.initial, s.peak_rate() + 1.0, 3);
         sim.run_until(1800.0, &|t| s.rate(t));
@@ -521,7 +565,10 @@ mod tests {
             sim.minutes[minutes].iter().map(|m| m.p99).sum::<f64>() / n
         };
         let (before, during, after) = (p99(2..10), p99(11..20), p99(22..30));
-        assert!(during > 1.8 * before && during > 1.8 * after, "{before} {during} {after}");
+        assert!(
+            during > 1.8 * before && during > 1.8 * after,
+            "{before} {during} {after}"
+        );
     }
 
     #[test]

@@ -237,7 +237,11 @@ fn a_sweep_charts_every_setting_and_a_lower_cpu_target_never_costs_less() {
             .iter()
             .find(|p| p.attribute("data-policy") == Some(policy))
             .unwrap_or_else(|| panic!("no point for {policy}"));
-        let cost: f64 = point.attribute("data-replica-minutes").unwrap().parse().unwrap();
+        let cost: f64 = point
+            .attribute("data-replica-minutes")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(
             (cost - row["replica_minutes"].as_f64().unwrap()).abs() < 0.01,
             "{policy}: {cost} against {row}"
