@@ -397,8 +397,8 @@ pub fn svg(c: &Comparison) -> String {
     let entries = [
         (Mark::Governor, "Governor"),
         (Mark::Oracle, "oracle"),
-        (Mark::Cpu, "hpa-cpu:T (T = CPU %)"),
-        (Mark::Latency, "hpa-latency:F (F x P99 target)"),
+        (Mark::Cpu, "hpa-cpu:T (CPU %)"),
+        (Mark::Latency, "hpa-latency:F (x target)"),
     ];
     let _ = writeln!(s, r#"<g class="legend">"#);
     for (i, (mark, text)) in entries.iter().enumerate() {
