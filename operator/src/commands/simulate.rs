@@ -11,7 +11,8 @@ use clap::ValueEnum;
 use crate::error::Error;
 
 use crate::sim::bench::{Figures, suite};
-use crate::sim::policy::POLICIES;
+use crate::sim::pareto::{self, Comparison};
+use crate::sim::policy::{POLICIES, canonical_name};
 use crate::sim::scenario::{BUILT_IN, Scenario};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -24,15 +25,24 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache.
+    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache, sawtooth, step-down, noisy, slow-dependency, weekly, bad-pod.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// A CSV trace of `seconds,rps` lines instead of a built-in scenario.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle.
+    /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle;
+    /// hpa-cpu:T sets the CPU target in percent (hpa-cpu is hpa-cpu:70), hpa-latency:F the
+    /// P99 threshold as a fraction of the P99 target (hpa-latency is hpa-latency:1).
     #[arg(long, default_value = "all")]
     pub policy: String,
+    /// Runs the cost-against-quality sweep instead of --policy: governor, oracle,
+    /// hpa-cpu:30 to 90 by 10 and hpa-latency:0.5 to 1 by 0.1; prints the Pareto table.
+    #[arg(long, conflicts_with = "policy")]
+    pub sweep: bool,
+    /// Writes each scenario's cost-against-quality chart to DIR/<scenario>.svg.
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
     /// Seeds per (scenario, policy); every policy sees the same seeds.
     #[arg(long, default_value_t = 3)]
     pub seeds: u32,
@@ -45,8 +55,26 @@ pub struct Args {
 
 pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode, Error> {
     let figures = simulate(args).map_err(Error::Usage)?;
-    write_figures(&figures, args.format, out)?;
+    let charted = (args.sweep || args.svg.is_some()).then(|| pareto::compare(&figures));
+    if let (Some(dir), Some(comparisons)) = (&args.svg, &charted) {
+        write_charts(dir, comparisons)?;
+    }
+    write_figures(&figures, args.format, charted.as_deref(), out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One SVG chart per scenario in `dir`, created if missing.
+fn write_charts(dir: &std::path::Path, comparisons: &[Comparison]) -> Result<(), Error> {
+    let failed = |e: std::io::Error, what: &std::path::Path| {
+        Error::Failed(format!("--svg {}: {e}", what.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| failed(e, dir))?;
+    for c in comparisons {
+        let path = dir.join(pareto::file_name(&c.scenario));
+        std::fs::write(&path, pareto::svg(c)).map_err(|e| failed(e, &path))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
@@ -71,22 +99,16 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
             })?);
         }
     }
-    let policies: Vec<String> = if args.policy == "all" {
+    let policies: Vec<String> = if args.sweep {
+        pareto::sweep_policies()
+    } else if args.policy == "all" {
         POLICIES.iter().map(|s| s.to_string()).collect()
     } else {
         args.policy
             .split(',')
-            .map(|s| s.trim().to_string())
-            .collect()
+            .map(|p| canonical_name(p.trim()).map_err(|e| format!("--policy: {e}")))
+            .collect::<Result<_, _>>()?
     };
-    for p in &policies {
-        if !POLICIES.contains(&p.as_str()) {
-            return Err(format!(
-                "unknown policy {p:?}; choose from: all, {}",
-                POLICIES.join(", ")
-            ));
-        }
-    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -101,7 +123,7 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
     );
     let progress = |done: usize, total: usize, f: &Figures| {
         eprintln!(
-            "[{done:>3}/{total}] {:<12} {:<12} p99 over target {:>4.0} min, {:>6.0} replica-min ({:.1}s)",
+            "[{done:>3}/{total}] {:<15} {:<15} p99 over target {:>4.0} min, {:>6.0} replica-min ({:.1}s)",
             f.scenario,
             f.policy,
             f.p99_violation_minutes,
@@ -144,17 +166,39 @@ pub fn with_ratios(all: &[Figures]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Writes the figures in `format`, with their ratios to the baselines.
-fn write_figures(all: &[Figures], format: Format, out: &mut impl Write) -> std::io::Result<()> {
-    let rows = with_ratios(all);
+/// Writes the figures in `format`, with their ratios to the baselines and,
+/// for a sweep or chart, the HPA settings at least as good as Governor (the
+/// Pareto table after the table; `dominated_by` on Governor's JSON rows).
+fn write_figures(
+    all: &[Figures],
+    format: Format,
+    charted: Option<&[Comparison]>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut rows = with_ratios(all);
     match format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        ),
+        Format::Json => {
+            for (f, row) in all.iter().zip(rows.iter_mut()) {
+                let compared = charted.and_then(|c| c.iter().find(|c| c.scenario == f.scenario));
+                if let Some(c) = compared.filter(|_| f.policy == "governor") {
+                    row["dominated_by"] = c.dominated_by.clone().into();
+                }
+            }
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            )
+        }
         Format::Csv => write_csv(&rows, out),
-        Format::Table => write_table(all, &rows, out),
+        Format::Table => {
+            write_table(all, &rows, out)?;
+            if let Some(comparisons) = charted {
+                writeln!(out)?;
+                pareto::write_table(comparisons, out)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -201,7 +245,7 @@ fn write_table(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<12} {:<12} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>5} {:>9} {:>9} {:>9}",
+        "{:<15} {:<15} {:>6} {:>6} {:>6} {:>9} {:>7} {:>8} {:>7} {:>6} {:>5} {:>9} {:>9} {:>9}",
         "scenario",
         "policy",
         "p50>",
@@ -221,7 +265,7 @@ fn write_table(
     for (f, r) in all.iter().zip(rows) {
         writeln!(
             out,
-            "{:<12} {:<12} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
+            "{:<15} {:<15} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
             f.scenario,
             f.policy,
             f.p50_violation_minutes,

@@ -8,7 +8,7 @@ use crate::decide::{Actuation, connection_budget};
 use crate::observe::Observation;
 
 use super::engine::{MinuteStats, SimPort, Simulation};
-use super::policy::{Action, Policy, by_name};
+use super::policy::{Action, Policy, by_name, canonical_name};
 use super::scenario::Scenario;
 
 /// Seconds between evaluations (Governor's default, the HPA's sync period).
@@ -54,7 +54,11 @@ struct Run<'a> {
 
 /// Runs one policy on one scenario with one seed.
 pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, String> {
-    let mut p = by_name(policy, scenario).ok_or_else(|| format!("unknown policy {policy:?}"))?;
+    let mut p = by_name(policy, scenario).ok_or_else(|| {
+        canonical_name(policy)
+            .err()
+            .unwrap_or_else(|| format!("unknown policy {policy:?}"))
+    })?;
     let mut run = Run::new(scenario, policy, seed);
     let mut t = 0.0;
     while t < scenario.duration {

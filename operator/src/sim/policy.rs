@@ -27,27 +27,92 @@ pub trait Policy {
 
 pub const POLICIES: [&str; 5] = ["governor", "hpa-cpu", "hpa-latency", "static", "oracle"];
 
-/// Builds a policy by name for a scenario.
+/// Builds a policy by name for a scenario; `hpa-cpu:T` and `hpa-latency:F` name
+/// an HPA setting (see [`HpaSetting::parse`]).
 pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
+    if let Some(setting) = HpaSetting::parse(name).ok().flatten() {
+        return Some(Box::new(Hpa::with_setting(setting, scenario)));
+    }
     Some(match name {
         "governor" => Box::new(Governor {
             spec: scenario.spec.clone(),
             state: ControllerState::default(),
         }),
-        "hpa-cpu" => Box::new(Hpa::new(HpaMetric::Cpu { target: 0.7 }, scenario)),
-        "hpa-latency" => {
-            let target = scenario
-                .spec
-                .objectives
-                .latency
-                .p99
-                .map_or(0.1, |l| l.as_secs_f64());
-            Box::new(Hpa::new(HpaMetric::P99 { target }, scenario))
-        }
         "static" => Box::new(Static { replicas: 2 }),
         "oracle" => Box::new(Oracle::new(scenario)),
         _ => return None,
     })
+}
+
+/// Checks a policy name and returns it as the figures name it: plain names as
+/// given, a spelled setting with its number in the shortest form
+/// (`hpa-cpu:50.0` is `hpa-cpu:50`).
+pub fn canonical_name(name: &str) -> Result<String, String> {
+    match HpaSetting::parse(name)? {
+        Some(setting) if name.contains(':') => Ok(setting.to_string()),
+        Some(_) => Ok(name.to_string()),
+        None if POLICIES.contains(&name) => Ok(name.to_string()),
+        None => Err(format!(
+            "unknown policy {name:?}; choose from: all, governor, hpa-cpu[:T], hpa-latency[:F], static, oracle"
+        )),
+    }
+}
+
+/// An HPA baseline's setting, as `--policy` spells it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HpaSetting {
+    /// `hpa-cpu:T`: the CPU target in percent (plain `hpa-cpu` is 70).
+    Cpu(f64),
+    /// `hpa-latency:F`: the P99 threshold as a fraction of the P99 target
+    /// (plain `hpa-latency` is 1, the target itself).
+    Latency(f64),
+}
+
+impl HpaSetting {
+    /// Parses `hpa-cpu[:T]` (0 < T <= 100) and `hpa-latency[:F]` (0 < F <= 10);
+    /// `Ok(None)` for a name of another policy.
+    pub fn parse(name: &str) -> Result<Option<Self>, String> {
+        let (kind, value) = match name.split_once(':') {
+            Some((kind, value)) => (kind, Some(value)),
+            None => (name, None),
+        };
+        let number = |what: &str, low: f64, high: f64, default: f64| -> Result<f64, String> {
+            let Some(text) = value else {
+                return Ok(default);
+            };
+            match text.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && v > low && v <= high => Ok(v),
+                _ => Err(format!(
+                    "{name:?}: {what} must be a number above {low} and at most {high}, found {text:?}"
+                )),
+            }
+        };
+        match kind {
+            "hpa-cpu" => {
+                number("the CPU target (percent)", 0.0, 100.0, 70.0).map(|t| Some(Self::Cpu(t)))
+            }
+            "hpa-latency" => number(
+                "the P99 threshold (a fraction of the P99 target)",
+                0.0,
+                10.0,
+                1.0,
+            )
+            .map(|f| Some(Self::Latency(f))),
+            _ if value.is_some() && POLICIES.contains(&kind) => Err(format!(
+                "{name:?}: only hpa-cpu and hpa-latency take a setting after ':'"
+            )),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl std::fmt::Display for HpaSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu(t) => write!(f, "hpa-cpu:{t}"),
+            Self::Latency(x) => write!(f, "hpa-latency:{x}"),
+        }
+    }
 }
 
 /// Governor's decision engine.
@@ -118,6 +183,27 @@ pub struct Hpa {
 }
 
 impl Hpa {
+    /// The HPA at a setting, against the scenario's P99 target (100 ms without one).
+    pub fn with_setting(setting: HpaSetting, scenario: &Scenario) -> Self {
+        let metric = match setting {
+            HpaSetting::Cpu(percent) => HpaMetric::Cpu {
+                target: percent / 100.0,
+            },
+            HpaSetting::Latency(fraction) => {
+                let target = scenario
+                    .spec
+                    .objectives
+                    .latency
+                    .p99
+                    .map_or(0.1, |l| l.as_secs_f64());
+                HpaMetric::P99 {
+                    target: fraction * target,
+                }
+            }
+        };
+        Self::new(metric, scenario)
+    }
+
     pub fn new(metric: HpaMetric, scenario: &Scenario) -> Self {
         Self {
             metric,
@@ -295,5 +381,67 @@ impl Policy for Oracle {
             bottleneck: None,
             instant: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hpa_settings_parse_with_the_old_names_kept() {
+        assert_eq!(
+            HpaSetting::parse("hpa-cpu"),
+            Ok(Some(HpaSetting::Cpu(70.0)))
+        );
+        assert_eq!(
+            HpaSetting::parse("hpa-latency"),
+            Ok(Some(HpaSetting::Latency(1.0)))
+        );
+        assert_eq!(
+            HpaSetting::parse("hpa-cpu:50"),
+            Ok(Some(HpaSetting::Cpu(50.0)))
+        );
+        assert_eq!(
+            HpaSetting::parse("hpa-latency:0.8"),
+            Ok(Some(HpaSetting::Latency(0.8)))
+        );
+        assert_eq!(HpaSetting::parse("governor"), Ok(None));
+        assert_eq!(canonical_name("hpa-cpu").unwrap(), "hpa-cpu");
+        assert_eq!(canonical_name("hpa-cpu:50.0").unwrap(), "hpa-cpu:50");
+        assert_eq!(
+            canonical_name("hpa-latency:0.50").unwrap(),
+            "hpa-latency:0.5"
+        );
+        assert_eq!(canonical_name("oracle").unwrap(), "oracle");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_value() {
+        for (name, says) in [
+            ("hpa-cpu:0", "above 0"),
+            ("hpa-cpu:abc", "\"abc\""),
+            ("hpa-cpu:", "found \"\""),
+            ("hpa-cpu:101", "at most 100"),
+            ("hpa-cpu:NaN", "CPU target"),
+            ("hpa-latency:-1", "\"-1\""),
+            ("hpa-latency:inf", "P99 threshold"),
+            ("static:3", "only hpa-cpu and hpa-latency"),
+            ("keda", "unknown policy \"keda\""),
+            ("keda:3", "unknown policy"),
+        ] {
+            let err = canonical_name(name).expect_err(name);
+            assert!(err.contains(says), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_setting_sets_the_hpa_target() {
+        let scenario = Scenario::built_in("audit").unwrap();
+        let cpu = Hpa::with_setting(HpaSetting::Cpu(50.0), &scenario);
+        assert!(matches!(cpu.metric, HpaMetric::Cpu { target } if (target - 0.5).abs() < 1e-12));
+        let p99 = Hpa::with_setting(HpaSetting::Latency(0.8), &scenario);
+        // The audit's P99 target is 100 ms.
+        assert!(matches!(p99.metric, HpaMetric::P99 { target } if (target - 0.08).abs() < 1e-12));
     }
 }

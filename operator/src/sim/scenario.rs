@@ -25,14 +25,26 @@ pub struct Scenario {
 pub const MAX_TRACE_SECONDS: f64 = 30.0 * 86_400.0;
 
 /// Names of the built-in scenarios.
-pub const BUILT_IN: [&str; 6] = [
+pub const BUILT_IN: [&str; 12] = [
     "audit",
     "diurnal",
     "flash-crowd",
     "slow-ramp",
     "db-bound",
     "cold-cache",
+    "sawtooth",
+    "step-down",
+    "noisy",
+    "slow-dependency",
+    "weekly",
+    "bad-pod",
 ];
+
+/// The audit's peak load (requests per second), the scale of the newer scenarios.
+const AUDIT_PEAK: f64 = 500.0;
+
+/// Seconds a load switch takes in the step-shaped scenarios.
+const SWITCH: f64 = 10.0;
 
 impl Scenario {
     /// Requests per second at `t`.
@@ -174,6 +186,71 @@ impl Scenario {
                 s.initial.served = 100_000.0;
                 s
             }
+            // 20 % and 100 % of the audit's peak, switching every 5 minutes.
+            "sawtooth" => base(
+                name,
+                2400.0,
+                sawtooth(0.2 * AUDIT_PEAK, AUDIT_PEAK, 300.0, 2400.0),
+            ),
+            // 400 rps on a service sized for it, then half of it for good.
+            "step-down" => {
+                let mut s = base(
+                    name,
+                    2400.0,
+                    vec![
+                        (0.0, 400.0),
+                        (900.0, 400.0),
+                        (900.0 + SWITCH, 200.0),
+                        (2400.0, 200.0),
+                    ],
+                );
+                s.initial = InitialState {
+                    replicas: 5,
+                    pool_size: 16,
+                    served: 100_000.0,
+                };
+                s
+            }
+            // 200 rps times a Pareto multiplier (mean 1, tail index 2.5, at most
+            // 3x) drawn every 30 s from a fixed seed: every policy and every run
+            // sees the same bursts.
+            "noisy" => base(name, 2400.0, noisy(200.0, 30.0, 2400.0, 14)),
+            // Steady 250 rps; the database is 3x slower from minute 10 to minute
+            // 20. More replicas cannot help; their cold caches only add queries.
+            "slow-dependency" => {
+                let mut s = base(name, 2400.0, vec![(0.0, 250.0), (2400.0, 250.0)]);
+                s.model.db_slowdown = vec![(600.0, 3.0), (1200.0, 1.0)];
+                s.initial = InitialState {
+                    replicas: 3,
+                    pool_size: 26,
+                    served: 100_000.0,
+                };
+                s
+            }
+            // Seven days of 10 minutes each: five weekdays of 60 to 460 rps, then
+            // a weekend of 40 to 200 rps.
+            "weekly" => base(name, 7.0 * DAY, weekly()),
+            // The first replica is 5x slower (a bad node): it gets its share of
+            // requests round-robin like the others.
+            "bad-pod" => {
+                let mut s = base(
+                    name,
+                    2400.0,
+                    vec![
+                        (0.0, 150.0),
+                        (600.0, 150.0),
+                        (1200.0, 300.0),
+                        (2400.0, 300.0),
+                    ],
+                );
+                s.model.replica_slowdown = vec![5.0];
+                s.initial = InitialState {
+                    replicas: 3,
+                    pool_size: 26,
+                    served: 100_000.0,
+                };
+                s
+            }
             _ => return None,
         })
     }
@@ -260,6 +337,63 @@ impl Scenario {
     }
 }
 
+/// Seconds in one compressed day of the `weekly` scenario.
+const DAY: f64 = 600.0;
+
+/// Load switching between `low` and `high` every `half` seconds, starting low.
+fn sawtooth(low: f64, high: f64, half: f64, duration: f64) -> Vec<(f64, f64)> {
+    let mut points = vec![(0.0, low)];
+    let mut t = half;
+    let mut level = low;
+    while t < duration {
+        let next = if level == low { high } else { low };
+        points.push((t, level));
+        points.push((t + SWITCH, next));
+        level = next;
+        t += half;
+    }
+    points.push((duration, level));
+    points
+}
+
+/// `base` times a heavy-tailed multiplier held for each `interval`.
+fn noisy(base: f64, interval: f64, duration: f64, seed: u64) -> Vec<(f64, f64)> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Pareto};
+    let shape = 2.5;
+    // Mean of Pareto(scale, shape) is scale * shape / (shape - 1): scale so it is 1.
+    let multiplier = Pareto::<f64>::new((shape - 1.0) / shape, shape).expect("a valid Pareto");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut points = Vec::new();
+    let mut t = 0.0;
+    while t < duration {
+        let rate = base * multiplier.sample(&mut rng).min(3.0);
+        points.push((t, rate));
+        points.push(((t + interval - 1.0).min(duration), rate));
+        t += interval;
+    }
+    points
+}
+
+/// Seven compressed days: a weekday and a weekend shape, lowest at midnight.
+fn weekly() -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    for day in 0..7 {
+        let (mid, swing) = if day < 5 {
+            (260.0, 200.0)
+        } else {
+            (120.0, 80.0)
+        };
+        for i in 0..20 {
+            let into = f64::from(i) * DAY / 20.0;
+            let phase = into / DAY * std::f64::consts::TAU;
+            points.push((f64::from(day) * DAY + into, mid - swing * phase.cos()));
+        }
+    }
+    points.push((7.0 * DAY, 40.0));
+    points
+}
+
 fn rate_at(points: &[(f64, f64)], t: f64) -> f64 {
     match points.iter().position(|p| p.0 > t) {
         None => points.last().map_or(0.0, |p| p.1),
@@ -302,6 +436,7 @@ cache:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::{ServiceModel, Simulation};
 
     #[test]
     fn a_shifted_cycle_is_the_same_load_started_later() {
@@ -318,5 +453,151 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn scenario(name: &str) -> Scenario {
+        Scenario::built_in(name).unwrap()
+    }
+
+    #[test]
+    fn every_built_in_scenario_exists_and_is_short_enough() {
+        for name in BUILT_IN {
+            let s = scenario(name);
+            assert_eq!(s.name, name);
+            assert!(s.duration <= 7.0 * 600.0, "{name}: {} s", s.duration);
+            for (t, r) in &s.load {
+                assert!(
+                    t.is_finite() && r.is_finite() && *r >= 0.0,
+                    "{name}: {t} {r}"
+                );
+            }
+            assert!(s.load.windows(2).all(|w| w[0].0 < w[1].0), "{name}");
+        }
+    }
+
+    #[test]
+    fn sawtooth_alternates_between_a_fifth_of_the_peak_and_the_peak() {
+        let s = scenario("sawtooth");
+        let halves: Vec<f64> = (0..8)
+            .map(|i| s.rate(f64::from(i) * 300.0 + 150.0))
+            .collect();
+        assert_eq!(
+            halves,
+            [100.0, 500.0, 100.0, 500.0, 100.0, 500.0, 100.0, 500.0]
+        );
+        // Each switch takes at most SWITCH seconds.
+        assert_eq!(s.rate(300.0 + SWITCH), 500.0);
+        assert_eq!(s.rate(600.0 + SWITCH), 100.0);
+    }
+
+    #[test]
+    fn step_down_halves_and_stays_there() {
+        let s = scenario("step-down");
+        let before = s.rate(10.0);
+        assert!((0..900).all(|t| s.rate(f64::from(t)) == before));
+        assert!((910..2400).all(|t| s.rate(f64::from(t)) == before / 2.0));
+    }
+
+    #[test]
+    fn noisy_is_heavy_tailed_and_the_same_every_time() {
+        let s = scenario("noisy");
+        assert_eq!(s.load, scenario("noisy").load);
+        let rates: Vec<f64> = (0..80)
+            .map(|i| s.rate(f64::from(i) * 30.0 + 10.0))
+            .collect();
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        let sd =
+            (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
+        assert!((160.0..=250.0).contains(&mean), "mean {mean}");
+        assert!(sd / mean > 0.3, "coefficient of variation {}", sd / mean);
+        // Bursts past twice the base, never past the 3x cap.
+        assert!(rates.iter().any(|r| *r > 400.0), "{rates:?}");
+        assert!(
+            rates
+                .iter()
+                .all(|r| *r <= 600.0 && *r >= 200.0 * 0.6 - 1e-9),
+            "{rates:?}"
+        );
+    }
+
+    #[test]
+    fn weekly_has_five_busy_days_and_a_quiet_weekend() {
+        let s = scenario("weekly");
+        assert_eq!(s.duration, 7.0 * DAY);
+        let peak = |day: u32| {
+            (0..600)
+                .map(|t| s.rate(f64::from(day) * DAY + f64::from(t)))
+                .fold(0.0, f64::max)
+        };
+        for day in 0..5 {
+            assert!(peak(day) > 440.0, "day {day}: {}", peak(day));
+            // Lowest at midnight, highest at noon.
+            assert!(s.rate(f64::from(day) * DAY) < 100.0);
+        }
+        for day in 5..7 {
+            assert!(
+                (180.0..=200.0).contains(&peak(day)),
+                "day {day}: {}",
+                peak(day)
+            );
+        }
+    }
+
+    #[test]
+    fn slow_dependency_slows_the_database_for_ten_minutes() {
+        let s = scenario("slow-dependency");
+        let factor = |t: f64| s.model.db_factor(t);
+        assert_eq!(
+            [
+                factor(0.0),
+                factor(599.9),
+                factor(600.0),
+                factor(1199.9),
+                factor(1200.0)
+            ],
+            [1.0, 1.0, 3.0, 3.0, 1.0]
+        );
+        // The simulated P99 (misses reach the database) rises in the window only.
+        let mut sim = Simulation::new(s.model.clone(), &s.initial, s.peak_rate() + 1.0, 3);
+        sim.run_until(1800.0, &|t| s.rate(t));
+        let p99 = |minutes: std::ops::Range<usize>| {
+            let n = minutes.len() as f64;
+            sim.minutes[minutes].iter().map(|m| m.p99).sum::<f64>() / n
+        };
+        let (before, during, after) = (p99(2..10), p99(11..20), p99(22..30));
+        assert!(
+            during > 1.8 * before && during > 1.8 * after,
+            "{before} {during} {after}"
+        );
+    }
+
+    #[test]
+    fn bad_pod_makes_exactly_one_replica_slower_and_the_observation_shows_it() {
+        let s = scenario("bad-pod");
+        let run = |model: ServiceModel| {
+            let mut sim = Simulation::new(model, &s.initial, s.peak_rate() + 1.0, 5);
+            sim.run_until(300.0, &|_| 60.0);
+            sim
+        };
+        let bad = run(s.model.clone());
+        let mut healthy_model = s.model.clone();
+        healthy_model.replica_slowdown.clear();
+        let healthy = run(healthy_model);
+        let means: Vec<f64> = bad.per_replica.iter().map(|r| r.mean().unwrap()).collect();
+        assert_eq!(means.len(), 3);
+        let fine = healthy.per_replica[0].mean().unwrap();
+        assert!(means[0] > 3.0 * fine, "{means:?} against {fine}");
+        for m in &means[1..] {
+            assert!((m / fine - 1.0).abs() < 0.25, "{means:?} against {fine}");
+        }
+        // The policies see it in the one shared histogram.
+        let (seen, normal) = (bad.observe().latency.p99, healthy.observe().latency.p99);
+        assert!(seen.unwrap() > 2.0 * normal.unwrap(), "{seen:?} {normal:?}");
+        // A replica added later runs at normal speed.
+        let mut grown = run(s.model.clone());
+        grown.set_replicas(4, true, true);
+        grown.run_until(600.0, &|_| 60.0);
+        let added = grown.per_replica[3].mean().unwrap();
+        assert!((added / fine - 1.0).abs() < 0.25, "{added} against {fine}");
     }
 }

@@ -179,3 +179,127 @@ fn trace_runs_are_named_after_the_file_and_bad_input_is_refused() {
     assert!(!ok);
     assert!(stderr.contains("unknown policy"), "{stderr}");
 }
+
+#[test]
+fn a_sweep_charts_every_setting_and_a_lower_cpu_target_never_costs_less() {
+    let dir = tempfile::tempdir().unwrap();
+    // A rising load: 80 to 480 rps over 20 minutes.
+    let trace = dir.path().join("rising.csv");
+    std::fs::write(&trace, "seconds,rps\n0,80\n1200,480\n").unwrap();
+    let charts = dir.path().join("charts");
+    let (ok, stdout, stderr) = simulate(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--sweep",
+        "--seeds",
+        "1",
+        "--svg",
+        charts.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{stderr}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let policies: Vec<&str> = rows.iter().map(|r| r["policy"].as_str().unwrap()).collect();
+    let mut want = vec!["governor", "oracle"];
+    want.extend([
+        "hpa-cpu:30",
+        "hpa-cpu:40",
+        "hpa-cpu:50",
+        "hpa-cpu:60",
+        "hpa-cpu:70",
+        "hpa-cpu:80",
+        "hpa-cpu:90",
+    ]);
+    want.extend([
+        "hpa-latency:0.5",
+        "hpa-latency:0.6",
+        "hpa-latency:0.7",
+        "hpa-latency:0.8",
+        "hpa-latency:0.9",
+        "hpa-latency:1",
+    ]);
+    assert_eq!(policies, want);
+    assert!(rows[0]["dominated_by"].is_array(), "{}", rows[0]);
+
+    // The chart is well-formed XML with one point per setting, where the figures put it.
+    let text = std::fs::read_to_string(charts.join("rising.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(svg.root_element().tag_name().name(), "svg");
+    let points: Vec<roxmltree::Node> = svg
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("point"))
+        .collect();
+    assert_eq!(points.len(), rows.len(), "{text}");
+    for row in &rows {
+        let policy = row["policy"].as_str().unwrap();
+        let point = points
+            .iter()
+            .find(|p| p.attribute("data-policy") == Some(policy))
+            .unwrap_or_else(|| panic!("no point for {policy}"));
+        let cost: f64 = point
+            .attribute("data-replica-minutes")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (cost - row["replica_minutes"].as_f64().unwrap()).abs() < 0.01,
+            "{policy}: {cost} against {row}"
+        );
+        assert!(point.descendants().any(|n| n.has_tag_name("title")));
+    }
+
+    // On a rising load, a lower CPU target never costs fewer replica-minutes.
+    let cost = |policy: &str| {
+        rows.iter().find(|r| r["policy"] == policy).unwrap()["replica_minutes"]
+            .as_f64()
+            .unwrap()
+    };
+    for pair in want[2..9].windows(2) {
+        assert!(
+            cost(pair[0]) >= cost(pair[1]),
+            "{} costs {} but {} costs {}",
+            pair[0],
+            cost(pair[0]),
+            pair[1],
+            cost(pair[1])
+        );
+    }
+    assert!(cost("hpa-cpu:30") > cost("hpa-cpu:90"));
+}
+
+#[test]
+fn hpa_settings_are_named_in_full_and_bad_ones_refused() {
+    let (ok, stdout, stderr) = simulate(&[
+        "--scenario",
+        "step-down",
+        "--policy",
+        "hpa-cpu,hpa-cpu:50.0",
+        "--seeds",
+        "1",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok, "{stderr}");
+    let names: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(names, ["hpa-cpu", "hpa-cpu:50"]);
+    for (policy, says) in [
+        ("hpa-cpu:0", "above 0"),
+        ("hpa-cpu:abc", "\"abc\""),
+        ("hpa-latency:-1", "\"-1\""),
+        ("governor,hpa-rps", "unknown policy \"hpa-rps\""),
+    ] {
+        let (ok, _, stderr) = simulate(&["--policy", policy, "--seeds", "1"]);
+        assert!(!ok, "{policy} was accepted");
+        assert!(
+            stderr.contains("--policy") && stderr.contains(says) && !stderr.contains("panicked"),
+            "{policy}: {stderr}"
+        );
+    }
+    let (ok, _, stderr) = simulate(&["--sweep", "--policy", "governor"]);
+    assert!(!ok && stderr.contains("--sweep"), "{stderr}");
+}

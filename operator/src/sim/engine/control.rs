@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{EventKind, Replica, Simulation};
+use super::{EventKind, Replica, ReplicaLatency, Simulation};
 
 impl Simulation {
     /// Sets the replica count: new replicas start cold and become ready after the
@@ -20,6 +20,8 @@ impl Simulation {
         if n > current {
             for _ in current..n {
                 let idx = self.replicas.len();
+                let slowdown = self.model.replica_factor(idx);
+                self.per_replica.push(ReplicaLatency::default());
                 let served = if warm {
                     self.model.cache_warm_requests * 5.0
                 } else {
@@ -35,6 +37,7 @@ impl Simulation {
                     pool_in_use: 0,
                     pool_waiters: VecDeque::new(),
                     served,
+                    slowdown,
                 });
                 if !instant {
                     self.push(self.now + self.model.startup, EventKind::Ready(idx));

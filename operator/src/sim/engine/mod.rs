@@ -14,7 +14,7 @@ mod model;
 mod readout;
 
 pub use control::SimPort;
-pub use model::{BUCKETS, Counters, InitialState, MinuteStats, ServiceModel};
+pub use model::{BUCKETS, Counters, InitialState, MinuteStats, ReplicaLatency, ServiceModel};
 pub use readout::histogram_quantile;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +75,8 @@ struct Replica {
     pool_in_use: u32,
     pool_waiters: VecDeque<usize>,
     served: f64,
+    /// CPU-time multiplier (a bad pod is slower than its peers).
+    slowdown: f64,
 }
 
 /// Per-second counters, kept for the observation window.
@@ -129,6 +131,9 @@ pub struct Simulation {
     pub worker_wait_time: f64,
     /// Cumulative counters, as a Prometheus client library keeps them.
     pub counters: Counters,
+    /// What each replica served, by creation order (ground truth; the policies
+    /// see only the shared histogram).
+    pub per_replica: Vec<ReplicaLatency>,
     /// Raw latencies of the last minute (ground truth), when `keep_recent`.
     pub recent: VecDeque<(f64, f32)>,
     pub keep_recent: bool,
@@ -188,6 +193,7 @@ impl Simulation {
             worker_waits: 0,
             worker_wait_time: 0.0,
             counters: Counters::default(),
+            per_replica: Vec::new(),
             recent: VecDeque::new(),
             keep_recent: false,
             rate_max: rate_max.max(1e-6),
@@ -195,7 +201,9 @@ impl Simulation {
             lognormal_db,
         };
         sim.seconds.push_back(Second::default());
-        for _ in 0..initial.replicas.max(1) {
+        for i in 0..initial.replicas.max(1) as usize {
+            let slowdown = sim.model.replica_factor(i);
+            sim.per_replica.push(ReplicaLatency::default());
             sim.replicas.push(Replica {
                 ready: true,
                 removed: false,
@@ -206,6 +214,7 @@ impl Simulation {
                 pool_in_use: 0,
                 pool_waiters: VecDeque::new(),
                 served: initial.served,
+                slowdown,
             });
         }
         sim.rebuild_routable();
@@ -385,6 +394,13 @@ impl Simulation {
         }
     }
 
+    fn record_replica(&mut self, r: usize, latency: f64) {
+        if let Some(p) = self.per_replica.get_mut(r) {
+            p.requests += 1;
+            p.latency_sum += latency;
+        }
+    }
+
     fn arrive(&mut self) {
         if self.routable.is_empty() {
             self.record(0.0, true);
@@ -430,7 +446,7 @@ impl Simulation {
             -u.ln() * self.model.cpu_time
         } else {
             self.lognormal_cpu.sample(&mut self.rng)
-        };
+        } * self.replicas[r].slowdown;
         self.requests[id].cpu = cpu;
         let hit = self.rng.random::<f64>() < self.hit_probability(r);
         self.replicas[r].served += 1.0;
@@ -482,7 +498,7 @@ impl Simulation {
         }
         self.db_active += 1;
         let slowdown = (f64::from(self.db_active) / self.model.db_cores).max(1.0);
-        let t = self.lognormal_db.sample(&mut self.rng) * slowdown;
+        let t = self.lognormal_db.sample(&mut self.rng) * slowdown * self.model.db_factor(self.now);
         self.requests[id].db_start = self.now;
         self.push(self.now + t, EventKind::DbDone(id));
     }
@@ -514,6 +530,7 @@ impl Simulation {
         let req = self.requests[id].clone();
         let latency = (self.now - req.arrival).min(self.model.timeout);
         self.record(latency, error);
+        self.record_replica(req.replica, latency);
         self.second().cpu += req.cpu;
         self.free.push(id);
         let r = req.replica;
@@ -521,6 +538,7 @@ impl Simulation {
         while let Some(next) = self.replicas[r].queue.pop_front() {
             if self.now - self.requests[next].arrival > self.model.timeout {
                 self.record(self.model.timeout, true);
+                self.record_replica(r, self.model.timeout);
                 self.free.push(next);
                 continue;
             }

@@ -33,6 +33,13 @@ pub struct ServiceModel {
     pub miss_penalty: f64,
     /// Exponential instead of lognormal CPU times (for the M/M/c validation).
     pub exponential: bool,
+    /// The database's speed over time: `(from second, factor)` steps, in order;
+    /// query times are multiplied by the factor of the last step at or before
+    /// now (1 before the first).
+    pub db_slowdown: Vec<(f64, f64)>,
+    /// CPU-time multiplier of each replica by creation order (0 is the first
+    /// initial replica); replicas past the end run at 1.
+    pub replica_slowdown: Vec<f64>,
 }
 
 impl ServiceModel {
@@ -51,7 +58,36 @@ impl ServiceModel {
             cache_warm_requests: 20_000.0,
             miss_penalty: 1.0,
             exponential: false,
+            db_slowdown: Vec::new(),
+            replica_slowdown: Vec::new(),
         }
+    }
+
+    /// The database's query-time multiplier at `t` seconds.
+    pub fn db_factor(&self, t: f64) -> f64 {
+        self.db_slowdown
+            .iter()
+            .take_while(|s| s.0 <= t)
+            .last()
+            .map_or(1.0, |s| s.1)
+    }
+
+    /// The CPU-time multiplier of the replica created `index`-th.
+    pub fn replica_factor(&self, index: usize) -> f64 {
+        self.replica_slowdown.get(index).copied().unwrap_or(1.0)
+    }
+}
+
+/// Requests a replica finished (served or failed) and the sum of their latencies.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReplicaLatency {
+    pub requests: u64,
+    pub latency_sum: f64,
+}
+
+impl ReplicaLatency {
+    pub fn mean(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.latency_sum / self.requests as f64)
     }
 }
 
