@@ -6,6 +6,7 @@ pub mod demo;
 pub mod engine;
 pub mod live;
 pub mod native;
+pub mod oracle;
 pub mod policy;
 pub mod scenario;
 
