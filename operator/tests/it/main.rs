@@ -17,6 +17,7 @@ mod faults;
 mod helm;
 mod image;
 mod operator;
+mod oracle;
 mod operator_fencing;
 mod operator_resilience;
 mod operator_scale;
