@@ -313,7 +313,12 @@ fn best_effort<'s>(
 /// The lowest `n` in [lo, hi] that passes, given that `hi` passes, by
 /// bisection; `near_top` probes `hi - 1` first (load changes little from one
 /// minute to the next).
-fn lowest_passing(mut lo: u32, mut hi: u32, near_top: bool, pass: &mut impl FnMut(u32) -> bool) -> u32 {
+fn lowest_passing(
+    mut lo: u32,
+    mut hi: u32,
+    near_top: bool,
+    pass: &mut impl FnMut(u32) -> bool,
+) -> u32 {
     let mut first = near_top;
     while lo < hi {
         let mid = if first { hi - 1 } else { lo + (hi - lo) / 2 };
