@@ -4,42 +4,85 @@
 
 use std::process::Command;
 
-use governor::decide::connection_budget;
-use governor::sim::bench::{meets_objectives, replay, run};
+use governor::actuate::Request;
+use governor::decide::{Actuation, connection_budget};
+use governor::observe::Observation;
+use governor::sim::bench::{INTERVAL, meets_objectives, replay, run};
 use governor::sim::oracle::{self, error_limit};
+use governor::sim::policy::{Action, Policy};
 use governor::sim::scenario::Scenario;
+
+/// A fixed replica count from the first evaluation, with the pool at the
+/// budget's share and the caches warmed: a policy that meets every objective
+/// when the count is high enough.
+struct Fixed {
+    replicas: u32,
+    pool: u32,
+}
+
+impl Policy for Fixed {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+    fn evaluate(&mut self, _: &Observation, current: Actuation, now: f64) -> Action {
+        Action {
+            request: Request {
+                replicas: (current.replicas != self.replicas).then_some(self.replicas),
+                pool_size: (current.pool_size != Some(self.pool)).then_some(self.pool),
+                warm_up: now <= INTERVAL,
+            },
+            bottleneck: None,
+        }
+    }
+}
 
 #[test]
 fn the_oracle_is_never_dearer_than_a_policy_that_met_every_objective() {
     let mut compared = Vec::new();
-    for name in ["audit", "diurnal", "flash-crowd", "slow-ramp", "cold-cache"] {
+    for name in ["diurnal", "flash-crowd", "slow-ramp"] {
         let scenario = Scenario::built_in(name).unwrap();
-        for seed in [1, 2] {
-            let oracle = run(&scenario, "oracle", seed).unwrap();
-            assert_eq!(
-                oracle.oracle_feasible,
-                Some(true),
-                "{name} seed {seed}: {oracle:?}"
-            );
-            for policy in ["governor", "hpa-cpu", "hpa-latency", "static"] {
-                let f = run(&scenario, policy, seed).unwrap();
-                if !meets_objectives(&scenario, &f) {
-                    continue;
-                }
-                compared.push(format!("{name}/{policy}/{seed}"));
-                assert!(
-                    oracle.replica_minutes <= f.replica_minutes,
-                    "{name} seed {seed}: the oracle ({:.1} replica-min) costs more than {policy} ({:.1}), which met every objective",
-                    oracle.replica_minutes,
-                    f.replica_minutes
-                );
+        let budget = connection_budget(&scenario.spec).unwrap();
+        let seed = 1;
+        let oracle = run(&scenario, "oracle", seed).unwrap();
+        assert_eq!(
+            oracle.oracle_feasible,
+            Some(true),
+            "{name} seed {seed}: {oracle:?}"
+        );
+        let mut others = Vec::new();
+        for policy in ["governor", "hpa-cpu", "hpa-latency", "static"] {
+            others.push(run(&scenario, policy, seed).unwrap());
+        }
+        // The cheapest fixed count that meets every objective.
+        for n in 2..=20 {
+            let mut fixed = Fixed {
+                replicas: n,
+                pool: budget / n,
+            };
+            let f = replay(&scenario, "fixed", &mut fixed, seed);
+            if meets_objectives(&scenario, &f) {
+                others.push(f);
+                break;
             }
+        }
+        for f in others {
+            if !meets_objectives(&scenario, &f) {
+                continue;
+            }
+            compared.push(format!("{name}/{}", f.policy));
+            assert!(
+                oracle.replica_minutes <= f.replica_minutes,
+                "{name} seed {seed}: the oracle ({:.1} replica-min) costs more than {} ({:.1}), which met every objective",
+                oracle.replica_minutes,
+                f.policy,
+                f.replica_minutes
+            );
         }
     }
     eprintln!("compared with: {compared:?}");
     assert!(
-        !compared.is_empty(),
-        "no policy met every objective on any seed"
+        compared.len() >= 3,
+        "too few policies met every objective: {compared:?}"
     );
 }
 
