@@ -33,7 +33,8 @@ pub struct Plan {
     /// these the plan holds its best effort (fewest objectives missed, then
     /// fewest replicas).
     pub infeasible_minutes: Vec<usize>,
-    /// Minutes simulated while searching (one trial covers about 1.5 minutes).
+    /// Trials run while searching (each simulates one minute and the evaluations
+    /// before it that lead into it).
     pub trials: usize,
 }
 
