@@ -136,10 +136,7 @@ fn apply_control(services: &Mutex<Vec<LiveService>>, c: &Control) -> Result<(), 
         warm_up: c.warm_up,
     };
     let _ = crate::actuate::apply_now(
-        &mut crate::sim::engine::SimPort {
-            sim: &mut s.sim,
-            instant: false,
-        },
+        &mut crate::sim::engine::SimPort { sim: &mut s.sim },
         request,
     );
     Ok(())

@@ -133,6 +133,15 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
     };
     let figures = suite(&scenarios, &policies, args.seeds, threads, &progress)?;
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
+    let oracle: Vec<&Figures> = figures.iter().filter(|f| f.policy == "oracle").collect();
+    if !oracle.is_empty() {
+        let runs: u32 = oracle.iter().map(|f| f.seeds).sum();
+        let seconds: f64 = oracle.iter().map(|f| f.run_seconds).sum();
+        eprintln!(
+            "oracle: {runs} runs (search and replay) took {seconds:.1}s of thread time, {:.2}s each",
+            seconds / f64::from(runs.max(1))
+        );
+    }
     Ok(figures)
 }
 
@@ -263,11 +272,16 @@ fn write_table(
     )?;
     let fmt = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
     for (f, r) in all.iter().zip(rows) {
+        let policy = if f.oracle_feasible == Some(false) {
+            format!("{}*", f.policy)
+        } else {
+            f.policy.clone()
+        };
         writeln!(
             out,
             "{:<15} {:<15} {:>6.1} {:>6.1} {:>6.1} {:>9.0} {:>7.1} {:>4.0}/{:<3} {:>6.2}% {:>5.0}% {:>5} {:>9} {:>9} {:>9}",
             f.scenario,
-            f.policy,
+            policy,
             f.p50_violation_minutes,
             f.p90_violation_minutes,
             f.p99_violation_minutes,
@@ -281,6 +295,13 @@ fn write_table(
             fmt(&r["p99_violation_minutes_vs_hpa_cpu"]),
             fmt(&r["replica_minutes_vs_hpa_cpu"]),
             fmt(&r["replica_minutes_vs_oracle"]),
+        )?;
+    }
+    if all.iter().any(|f| f.oracle_feasible == Some(false)) {
+        writeln!(
+            out,
+            "* no schedule meets every objective there (on at least one seed): the oracle's \
+             best effort, the fewest objectives missed per minute, then the fewest replicas"
         )?;
     }
     Ok(())

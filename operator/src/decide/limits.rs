@@ -6,7 +6,7 @@ use governor_crds::ServiceLevelObjectiveSpec as Spec;
 use super::budget::ConnectionBudget;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Limits {
+pub struct Limits {
     /// minReplicas, at least 1.
     pub min: u32,
     /// maxReplicas, at least `min`.

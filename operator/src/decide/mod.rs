@@ -23,7 +23,7 @@ pub mod testing;
 mod warm_up;
 
 pub use budget::ConnectionBudget;
-use limits::Limits;
+pub use limits::Limits;
 use load::Load;
 use pressure::Pressure;
 

@@ -8,6 +8,7 @@ use crate::decide::{Actuation, connection_budget};
 use crate::observe::Observation;
 
 use super::engine::{MinuteStats, SimPort, Simulation};
+use super::oracle;
 use super::policy::{Action, Policy, by_name, canonical_name};
 use super::scenario::Scenario;
 
@@ -37,13 +38,21 @@ pub struct Figures {
     pub max_replicas_seen: u32,
     /// Replicas before the first minute over the P99 target (db-bound's check).
     pub replicas_before_breach: Option<u32>,
+    /// The oracle only: whether its schedule met every objective (on every seed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle_feasible: Option<bool>,
+    /// Wall time of the run (summed over seeds), planning included.
+    #[serde(skip)]
+    pub run_seconds: f64,
 }
 
 /// One run in progress: the simulation and what it tracks between evaluations.
-struct Run<'a> {
+/// A clone continues exactly as the original would (the oracle's search).
+#[derive(Clone)]
+pub(crate) struct Run<'a> {
     scenario: &'a Scenario,
     policy: &'a str,
-    sim: Simulation,
+    pub(crate) sim: Simulation,
     target99: Option<f64>,
     bottleneck: bool,
     peak_db: u32,
@@ -54,22 +63,51 @@ struct Run<'a> {
 
 /// Runs one policy on one scenario with one seed.
 pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, String> {
-    let mut p = by_name(policy, scenario).ok_or_else(|| {
-        canonical_name(policy)
-            .err()
-            .unwrap_or_else(|| format!("unknown policy {policy:?}"))
-    })?;
-    let mut run = Run::new(scenario, policy, seed);
-    let mut t = 0.0;
-    while t < scenario.duration {
-        t = (t + INTERVAL).min(scenario.duration);
-        run.step(p.as_mut(), t);
+    let started = std::time::Instant::now();
+    let mut figures = if policy == "oracle" {
+        let plan = oracle::plan(scenario, seed);
+        let mut f = replay(scenario, policy, &mut plan.policy(scenario), seed);
+        f.oracle_feasible = Some(meets_objectives(scenario, &f));
+        f
+    } else {
+        let mut p = by_name(policy, scenario).ok_or_else(|| {
+            canonical_name(policy)
+                .err()
+                .unwrap_or_else(|| format!("unknown policy {policy:?}"))
+        })?;
+        replay(scenario, policy, p.as_mut(), seed)
+    };
+    figures.run_seconds = started.elapsed().as_secs_f64();
+    Ok(figures)
+}
+
+/// Runs `p` (named `name` in the figures) on one scenario with one seed: the
+/// ordinary simulation every policy gets.
+pub fn replay(scenario: &Scenario, name: &str, p: &mut dyn Policy, seed: u64) -> Figures {
+    let mut run = Run::new(scenario, name, seed);
+    for t in evaluation_times(scenario.duration) {
+        run.step(p, t);
     }
-    Ok(run.figures())
+    run.figures()
+}
+
+/// The evaluation times of a run: every `INTERVAL`, and the end.
+pub(crate) fn evaluation_times(duration: f64) -> impl Iterator<Item = f64> {
+    let steps = (duration / INTERVAL).ceil().max(0.0) as usize;
+    (1..=steps).map(move |k| (k as f64 * INTERVAL).min(duration))
+}
+
+/// No minute over a latency target, and errors within the error-rate objective
+/// (none without one).
+pub fn meets_objectives(scenario: &Scenario, f: &Figures) -> bool {
+    f.p50_violation_minutes == 0.0
+        && f.p90_violation_minutes == 0.0
+        && f.p99_violation_minutes == 0.0
+        && f.error_rate <= oracle::error_limit(scenario)
 }
 
 impl<'a> Run<'a> {
-    fn new(scenario: &'a Scenario, policy: &'a str, seed: u64) -> Self {
+    pub(crate) fn new(scenario: &'a Scenario, policy: &'a str, seed: u64) -> Self {
         let sim = Simulation::new(
             scenario.model.clone(),
             &scenario.initial,
@@ -96,7 +134,7 @@ impl<'a> Run<'a> {
     }
 
     /// Runs the simulation to `t`, then lets the policy evaluate and act.
-    fn step(&mut self, p: &mut dyn Policy, t: f64) {
+    pub(crate) fn step(&mut self, p: &mut dyn Policy, t: f64) {
         let scenario = self.scenario;
         let sim = &mut self.sim;
         sim.run_until(t, &|t: f64| scenario.rate(t));
@@ -121,19 +159,13 @@ impl<'a> Run<'a> {
             trace(t, &obs, current, &action);
         }
         self.bottleneck |= action.bottleneck.is_some();
-        let _ = crate::actuate::apply_now(
-            &mut SimPort {
-                sim,
-                instant: action.instant,
-            },
-            action.request,
-        );
+        let _ = crate::actuate::apply_now(&mut SimPort { sim }, action.request);
         self.lo = self.lo.min(sim.replicas());
         self.hi = self.hi.max(sim.replicas());
     }
 
     /// The figures of the finished run.
-    fn figures(self) -> Figures {
+    pub(crate) fn figures(self) -> Figures {
         let sim = &self.sim;
         let targets = &self.scenario.spec.objectives.latency;
         let over = |target, pick| violation_minutes(&sim.minutes, target, pick);
@@ -164,6 +196,8 @@ impl<'a> Run<'a> {
             min_replicas_seen: self.lo,
             max_replicas_seen: self.hi,
             replicas_before_breach: self.before_breach,
+            oracle_feasible: None,
+            run_seconds: 0.0,
         }
     }
 }
@@ -226,6 +260,11 @@ pub fn average(runs: &[Figures]) -> Figures {
     out.min_replicas_seen = runs.iter().map(|r| r.min_replicas_seen).min().unwrap_or(0);
     out.max_replicas_seen = runs.iter().map(|r| r.max_replicas_seen).max().unwrap_or(0);
     out.replicas_before_breach = runs.iter().filter_map(|r| r.replicas_before_breach).max();
+    out.oracle_feasible = runs
+        .iter()
+        .filter_map(|r| r.oracle_feasible)
+        .reduce(|a, b| a && b);
+    out.run_seconds = runs.iter().map(|r| r.run_seconds).sum();
     out
 }
 

@@ -278,7 +278,6 @@ impl Demo {
         let _ = actuate::apply_now(
             &mut SimPort {
                 sim: &mut s.live.sim,
-                instant: false,
             },
             actuate::Request::from_plan(&plan),
         );

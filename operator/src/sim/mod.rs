@@ -7,6 +7,7 @@ pub mod engine;
 pub mod live;
 pub mod native;
 pub mod pareto;
+pub mod oracle;
 pub mod policy;
 pub mod scenario;
 

@@ -4,9 +4,8 @@
 use std::collections::VecDeque;
 
 use crate::actuate::Request;
-use crate::decide::{Actuation, ConnectionBudget, ControllerState, decide};
+use crate::decide::{Actuation, ControllerState, decide};
 use crate::observe::Observation;
-use crate::queueing::mmc_wait_quantile;
 
 use super::scenario::Scenario;
 
@@ -15,8 +14,6 @@ use super::scenario::Scenario;
 pub struct Action {
     pub request: Request,
     pub bottleneck: Option<String>,
-    /// Apply at once, with warm caches (the oracle only).
-    pub instant: bool,
 }
 
 pub trait Policy {
@@ -28,7 +25,8 @@ pub trait Policy {
 pub const POLICIES: [&str; 5] = ["governor", "hpa-cpu", "hpa-latency", "static", "oracle"];
 
 /// Builds a policy by name for a scenario; `hpa-cpu:T` and `hpa-latency:F` name
-/// an HPA setting (see [`HpaSetting::parse`]).
+/// an HPA setting (see [`HpaSetting::parse`]). The oracle is planned per seed
+/// (`super::oracle`), so it is not built here.
 pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
     if let Some(setting) = HpaSetting::parse(name).ok().flatten() {
         return Some(Box::new(Hpa::with_setting(setting, scenario)));
@@ -39,7 +37,6 @@ pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
             state: ControllerState::default(),
         }),
         "static" => Box::new(Static { replicas: 2 }),
-        "oracle" => Box::new(Oracle::new(scenario)),
         _ => return None,
     })
 }
@@ -137,7 +134,6 @@ impl Policy for Governor {
         Action {
             request: Request::from_plan(&plan),
             bottleneck: plan.bottleneck,
-            instant: false,
         }
     }
 }
@@ -289,98 +285,6 @@ impl Policy for Hpa {
             };
         }
         Action::default()
-    }
-}
-
-/// A lower bound on cost: each minute, the fewest replicas that meet the targets
-/// at that minute's peak load, by the service's true parameters, applied at once
-/// with warm caches.
-pub struct Oracle {
-    schedule: Vec<u32>,
-    pools: Vec<u32>,
-}
-
-impl Oracle {
-    pub fn new(s: &Scenario) -> Self {
-        let m = &s.model;
-        // Warm service times, by Monte Carlo with a fixed seed.
-        use rand::{Rng, SeedableRng};
-        use rand_distr::{Distribution, LogNormal};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let ln = |mean: f64| {
-            LogNormal::new(mean.ln() - m.sigma * m.sigma / 2.0, m.sigma).expect("lognormal")
-        };
-        let (cpu, db) = (ln(m.cpu_time), ln(m.db_time * m.miss_penalty));
-        let mut samples: Vec<f64> = (0..50_000)
-            .map(|_| {
-                let c = cpu.sample(&mut rng);
-                if rng.random::<f64>() < m.cache_max {
-                    c
-                } else {
-                    c + db.sample(&mut rng)
-                }
-            })
-            .collect();
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64;
-        // Allen-Cunneen: M/G/c waits are M/M/c waits scaled by (1 + CV^2) / 2.
-        let scale = (1.0 + var / (mean * mean)) / 2.0;
-        samples.sort_by(f64::total_cmp);
-        let targets = s.spec.objectives.latency.targets();
-        let min = s.spec.scaling.min_replicas.max(1) as u32;
-        let max = s.spec.scaling.max_replicas.max(1) as u32;
-        let budget = ConnectionBudget::of(&s.spec).unwrap_or(ConnectionBudget::new(u32::MAX));
-        let minutes = (s.duration / 60.0).ceil() as usize;
-        let mut schedule = Vec::with_capacity(minutes);
-        let mut pools = Vec::with_capacity(minutes);
-        for minute in 0..minutes {
-            let peak = (0..=60)
-                .map(|sec| s.rate(minute as f64 * 60.0 + f64::from(sec)))
-                .fold(0.0, f64::max);
-            let mut n = max;
-            for candidate in min..=max {
-                let per = peak / f64::from(candidate);
-                let ok = targets.iter().all(|(q, t)| {
-                    let q = &q.value();
-                    let base =
-                        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-                    base + scale * mmc_wait_quantile(m.workers, per, 1.0 / mean, *q)
-                        <= t.as_secs_f64()
-                });
-                if ok {
-                    n = candidate;
-                    break;
-                }
-            }
-            schedule.push(n);
-            pools.push(budget.pool_limit(n).min(50));
-        }
-        Self { schedule, pools }
-    }
-}
-
-impl Policy for Oracle {
-    fn name(&self) -> &'static str {
-        "oracle"
-    }
-    fn evaluate(&mut self, _: &Observation, current: Actuation, now: f64) -> Action {
-        // Looks one interval ahead: perfect foresight.
-        let minute = (((now + 15.0) / 60.0) as usize).min(self.schedule.len().saturating_sub(1));
-        let n = self
-            .schedule
-            .get(minute)
-            .copied()
-            .unwrap_or(current.replicas);
-        let pool = self.pools.get(minute).copied();
-        Action {
-            request: Request {
-                replicas: (n != current.replicas).then_some(n),
-                pool_size: pool.filter(|p| Some(*p) != current.pool_size),
-                warm_up: false,
-            },
-            bottleneck: None,
-            instant: true,
-        }
     }
 }
 

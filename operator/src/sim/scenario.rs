@@ -595,7 +595,10 @@ mod tests {
         assert!(seen.unwrap() > 2.0 * normal.unwrap(), "{seen:?} {normal:?}");
         // A replica added later runs at normal speed.
         let mut grown = run(s.model.clone());
-        grown.set_replicas(4, true, true);
+        grown.set_replicas(4);
+        // Ready after its startup, then warmed with the others.
+        grown.run_until(300.0 + s.model.startup + 1.0, &|_| 60.0);
+        grown.warm_up();
         grown.run_until(600.0, &|_| 60.0);
         let added = grown.per_replica[3].mean().unwrap();
         assert!((added / fine - 1.0).abs() < 0.25, "{added} against {fine}");

@@ -20,6 +20,7 @@ mod operator;
 mod operator_fencing;
 mod operator_resilience;
 mod operator_scale;
+mod oracle;
 mod rules;
 mod rules_cluster;
 mod signals;

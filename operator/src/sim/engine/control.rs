@@ -7,9 +7,8 @@ use super::{EventKind, Replica, ReplicaLatency, Simulation};
 
 impl Simulation {
     /// Sets the replica count: new replicas start cold and become ready after the
-    /// startup delay (`instant` skips it, for the oracle); removal takes starting
-    /// replicas first, then the newest.
-    pub fn set_replicas(&mut self, n: u32, instant: bool, warm: bool) {
+    /// startup delay; removal takes starting replicas first, then the newest.
+    pub fn set_replicas(&mut self, n: u32) {
         let n = n.max(1);
         let current = self.replicas();
         if n == current {
@@ -22,13 +21,8 @@ impl Simulation {
                 let idx = self.replicas.len();
                 let slowdown = self.model.replica_factor(idx);
                 self.per_replica.push(ReplicaLatency::default());
-                let served = if warm {
-                    self.model.cache_warm_requests * 5.0
-                } else {
-                    0.0
-                };
                 self.replicas.push(Replica {
-                    ready: instant,
+                    ready: false,
                     removed: false,
                     busy: 0,
                     queue: VecDeque::new(),
@@ -36,12 +30,10 @@ impl Simulation {
                     pool_open: 0,
                     pool_in_use: 0,
                     pool_waiters: VecDeque::new(),
-                    served,
+                    served: 0.0,
                     slowdown,
                 });
-                if !instant {
-                    self.push(self.now + self.model.startup, EventKind::Ready(idx));
-                }
+                self.push(self.now + self.model.startup, EventKind::Ready(idx));
             }
             self.rebuild_routable();
         } else {
@@ -101,11 +93,10 @@ impl Simulation {
     }
 }
 
-/// The actuation port over a simulation. `instant` starts replicas at once with
-/// warm caches (the oracle's privilege).
+/// The actuation port over a simulation: every policy, the oracle included,
+/// acts through it under the same physics.
 pub struct SimPort<'a> {
     pub sim: &'a mut Simulation,
-    pub instant: bool,
 }
 
 impl crate::actuate::Port for SimPort<'_> {
@@ -114,7 +105,7 @@ impl crate::actuate::Port for SimPort<'_> {
         Some(self.sim.pool_size())
     }
     async fn set_replicas(&mut self, replicas: u32) -> Result<u32, Self::Error> {
-        self.sim.set_replicas(replicas, self.instant, self.instant);
+        self.sim.set_replicas(replicas);
         Ok(replicas)
     }
     async fn set_pool_size(&mut self, size: u32) -> Result<(), Self::Error> {

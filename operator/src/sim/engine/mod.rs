@@ -92,7 +92,10 @@ struct Second {
     pool_wait_count: u64,
 }
 
-/// The simulated service.
+/// The simulated service. `Clone` copies its whole state, random generator
+/// included, so a clone replays exactly what the original would (the oracle
+/// searches this way).
+#[derive(Clone)]
 pub struct Simulation {
     pub model: ServiceModel,
     rng: ChaCha8Rng,
