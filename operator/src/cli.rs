@@ -105,6 +105,15 @@ pub fn at_least_2s(s: &str) -> Result<Duration, String> {
     at_least(s, 2)
 }
 
+/// Prometheus's scrape interval, in [1s, 1h].
+pub fn scrape_interval(s: &str) -> Result<Duration, String> {
+    let d = at_least(s, 1)?;
+    if d > Duration::from_secs(3600) {
+        return Err("must be at most 1h (a scrape interval)".into());
+    }
+    Ok(d)
+}
+
 fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(
     f: F,
 ) -> Result<ExitCode, Error> {
