@@ -98,10 +98,11 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
     }
     println!("rules per objective: {counts:#?}");
     assert_eq!(no_data, 4, "one per example SLO");
-    // Every example has P50, P90 and P99 under 100ms and a 0.1 % error rate
-    // over 30 days: the clauses that cannot fire are left out (P50's page
-    // clauses and 3x ticket clause, P90's 14.4x clause), and so are the
-    // windows only they read.
+    // The examples' objectives are P50, P90 and P99 under 100ms and a 0.1 %
+    // error rate over 30 days (bookings' errors are raw PromQL, voice's
+    // latency comes from Jaeger): the clauses that cannot fire are left out
+    // (P50's page clauses and 3x ticket clause, P90's 14.4x clause), and so
+    // are the windows only they read.
     for (key, n) in &counts {
         let want = match key.rsplit(' ').next().unwrap() {
             "latency-p50" => 6 + 3,
@@ -110,7 +111,7 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
         };
         assert_eq!(*n, want, "{key}");
     }
-    assert_eq!(counts.len(), 16);
+    assert_eq!(counts.len(), 12);
     assert!(
         notes.contains(
             "objective latency-p50: the page clause 14.4x over 1h and 5m is left out: \
@@ -118,7 +119,7 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
         ) && notes.contains("objective latency-p90: the page clause 14.4x over 1h and 5m is left out"),
         "{notes}"
     );
-    assert_eq!(notes.matches("is left out").count(), 4 * 4, "{notes}");
+    assert_eq!(notes.matches("is left out").count(), 3 * 4, "{notes}");
 
     // Every Governor metric the alerts read is one the operator declares, or
     // one Governor's rules record.
