@@ -587,22 +587,32 @@ mod tests {
         assert!(problems(ok).is_empty(), "{:?}", problems(ok));
         assert_eq!(
             problems("alerting: {routes: {ticket: {alert: \"Slo Ticket\"}}}"),
-            ["spec.alerting.routes.ticket.alert: alert names must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 128 characters)"]
+            [
+                "spec.alerting.routes.ticket.alert: alert names must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 128 characters)"
+            ]
         );
         assert_eq!(
             problems("alerting: {routes: {page: {labels: {slo: other}}}}"),
-            ["spec.alerting.routes.page.labels.slo: alertname, namespace, slo, objective and tier are labels Governor sets itself"]
+            [
+                "spec.alerting.routes.page.labels.slo: alertname, namespace, slo, objective and tier are labels Governor sets itself"
+            ]
         );
         assert_eq!(
             problems("alerting: {routes: {page: {labels: {team: \"{{ $value }}\"}}}}"),
-            ["spec.alerting.routes.page.labels.team: must not contain {{ or }} (Prometheus would run them as a template)"]
+            [
+                "spec.alerting.routes.page.labels.team: must not contain {{ or }} (Prometheus would run them as a template)"
+            ]
         );
         assert_eq!(
             problems("alerting: {routes: {noData: {annotations: {summary: \"{{ $labels.x }}\"}}}}"),
-            ["spec.alerting.routes.noData.annotations.summary: must not contain {{ or }} (Prometheus would run them as a template)"]
+            [
+                "spec.alerting.routes.noData.annotations.summary: must not contain {{ or }} (Prometheus would run them as a template)"
+            ]
         );
         assert_eq!(
-            problems("alerting: {routes: {page: {annotations: {runbook_url: \"javascript:x\", \"bad-key\": x}}}}"),
+            problems(
+                "alerting: {routes: {page: {annotations: {runbook_url: \"javascript:x\", \"bad-key\": x}}}}"
+            ),
             [
                 "spec.alerting.routes.page.annotations.bad-key: annotation names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
                 "spec.alerting.routes.page.annotations.runbook_url: must be an http:// or https:// URL",

@@ -133,7 +133,10 @@ async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
         slo.metadata.generation.unwrap_or(0),
         slo.metadata.labels.clone().unwrap_or_default(),
     );
-    if ctx.memories.with(slo, |m| m.rules_applied.as_ref() == Some(&applied)) {
+    if ctx
+        .memories
+        .with(slo, |m| m.rules_applied.as_ref() == Some(&applied))
+    {
         return;
     }
     let opts = crate::rules::Options {

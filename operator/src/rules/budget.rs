@@ -8,7 +8,6 @@
 //! The same objectives as direct PromQL over the raw counters, for an SLO
 //! without these rules (alerting off, or the rules not loaded).
 
-
 use governor_crds::ServiceLevelObjective;
 use governor_crds::promql::escape_label_value;
 

@@ -116,7 +116,8 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
         notes.contains(
             "objective latency-p50: the page clause 14.4x over 1h and 5m is left out: \
              its threshold, 14.4 x 0.5 = 7.2, is a bad share of 1 or more"
-        ) && notes.contains("objective latency-p90: the page clause 14.4x over 1h and 5m is left out"),
+        ) && notes
+            .contains("objective latency-p90: the page clause 14.4x over 1h and 5m is left out"),
         "{notes}"
     );
     assert_eq!(notes.matches("is left out").count(), 3 * 4, "{notes}");
@@ -737,9 +738,17 @@ fn routes_name_and_label_each_tier_and_the_no_data_alert_fires_when_metrics_go_a
         (&page.labels["tier"], &page.labels["objective"]),
         (&"page".to_string(), &"latency-p99".to_string())
     );
-    assert_eq!(page.annotations["runbook_url"], "https://wiki.example/checkout/page");
+    assert_eq!(
+        page.annotations["runbook_url"],
+        "https://wiki.example/checkout/page"
+    );
     assert_eq!(alert(rules::TICKET_ALERT).labels["severity"], "ticket");
-    assert!(group.rules.iter().all(|r| r.alert.as_deref() != Some(rules::PAGE_ALERT)));
+    assert!(
+        group
+            .rules
+            .iter()
+            .all(|r| r.alert.as_deref() != Some(rules::PAGE_ALERT))
+    );
     // The SLO's labels on its burn-rate recordings, not the prefixed one, and
     // not on the budget group, whose sums over the window a changed label
     // would split.

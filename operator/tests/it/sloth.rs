@@ -71,10 +71,19 @@ async fn governor_rules_work_beside_sloths_in_one_prometheus(version: Prometheus
     let slo_file = rules_dir.path().join("slos.yaml");
     std::fs::write(&slo_file, SLOS).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
-        .args(["rules", "--scrape-interval", "1s", slo_file.to_str().unwrap()])
+        .args([
+            "rules",
+            "--scrape-interval",
+            "1s",
+            slo_file.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(rules_dir.path().join("governor.rules.yaml"), &out.stdout).unwrap();
     let sloth = repo_root().join("tests/fixtures/sloth/two-slos.rules.yaml");
     std::fs::copy(&sloth, rules_dir.path().join("sloth.rules.yaml")).unwrap();
@@ -96,23 +105,36 @@ async fn governor_rules_work_beside_sloths_in_one_prometheus(version: Prometheus
     .await
     .unwrap();
     let failed: Vec<_> = health.iter().filter(|r| r.2 != "ok").collect();
-    assert!(failed.is_empty(), "rules failing beside Sloth's: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "rules failing beside Sloth's: {failed:#?}"
+    );
     let groups: std::collections::BTreeSet<&str> = health.iter().map(|r| r.0.as_str()).collect();
-    println!("{} rules in {} groups evaluated, none failing", health.len(), groups.len());
+    println!(
+        "{} rules in {} groups evaluated, none failing",
+        health.len(),
+        groups.len()
+    );
     assert_eq!(
         groups.iter().filter(|g| g.starts_with("sloth-")).count(),
         6,
         "{groups:?}"
     );
     assert_eq!(
-        groups.iter().filter(|g| g.starts_with("governor-slo-shop-")).count(),
+        groups
+            .iter()
+            .filter(|g| g.starts_with("governor-slo-shop-"))
+            .count(),
         4,
         "{groups:?}"
     );
 
     // The burn rates of the dashboard's overview: one per Governor SLO.
     let burn = wait_until("burn rates", Duration::from_secs(60), || async {
-        let v = prom.query(&governor::cluster::burn_rate_query()).await.ok()?;
+        let v = prom
+            .query(&governor::cluster::burn_rate_query())
+            .await
+            .ok()?;
         (v.len() == 2).then_some(v)
     })
     .await
@@ -129,7 +151,10 @@ async fn governor_rules_work_beside_sloths_in_one_prometheus(version: Prometheus
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("many-to-many") || err.contains("duplicate"), "{err}");
+    assert!(
+        err.contains("many-to-many") || err.contains("duplicate"),
+        "{err}"
+    );
 
     // The operator's one query for the recorded budgets: every objective of
     // both SLOs, each once.
@@ -158,7 +183,11 @@ async fn governor_rules_work_beside_sloths_in_one_prometheus(version: Prometheus
     objectives.sort();
     assert_eq!(
         objectives,
-        ["svc-0-errors/errors", "svc-0-latency/latency-p90", "svc-0-latency/latency-p99"]
+        [
+            "svc-0-errors/errors",
+            "svc-0-latency/latency-p90",
+            "svc-0-latency/latency-p99"
+        ]
     );
     // The SLOs' own labels are on the burn-rate recordings.
     let owned = prom
