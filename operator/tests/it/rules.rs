@@ -320,12 +320,13 @@ fn a_burn_just_over_the_page_rate_pages_within_five_minutes_on_a_one_day_slo() {
             ],
         }],
     });
-    std::fs::write(
-        dir.path().join("day.test.yaml"),
-        serde_yaml_ng::to_string(&test).unwrap(),
-    )
-    .unwrap();
-    let (ok, out) = promtool(&["test", "rules", "day.test.yaml"], dir.path());
+    promtool_test(dir.path(), "day.test.yaml", &test);
+}
+
+/// Writes a promtool unit test into `dir` as `name` and runs it; it must pass.
+fn promtool_test(dir: &Path, name: &str, test: &serde_json::Value) {
+    std::fs::write(dir.join(name), serde_yaml_ng::to_string(test).unwrap()).unwrap();
+    let (ok, out) = promtool(&["test", "rules", name], dir);
     assert!(ok, "{out}");
 }
 
@@ -440,13 +441,7 @@ fn the_budget_rules_count_raw_requests_and_governor_error_budget_exhausted_fires
             },
         ],
     });
-    std::fs::write(
-        dir.path().join("budget.test.yaml"),
-        serde_yaml_ng::to_string(&test).unwrap(),
-    )
-    .unwrap();
-    let (ok, out) = promtool(&["test", "rules", "budget.test.yaml"], dir.path());
-    assert!(ok, "{out}");
+    promtool_test(dir.path(), "budget.test.yaml", &test);
 }
 
 #[test]
@@ -809,13 +804,7 @@ fn routes_name_and_label_each_tier_and_the_no_data_alert_fires_when_metrics_go_a
             ],
         }],
     });
-    std::fs::write(
-        dir.path().join("routed.test.yaml"),
-        serde_yaml_ng::to_string(&test).unwrap(),
-    )
-    .unwrap();
-    let (ok, out) = promtool(&["test", "rules", "routed.test.yaml"], dir.path());
-    assert!(ok, "{out}");
+    promtool_test(dir.path(), "routed.test.yaml", &test);
 
     // Switched off, there is no such alert.
     let quiet = slo(&ROUTED.replace("minRequestRate: 1", "minRequestRate: 1\n    noData: false"));
