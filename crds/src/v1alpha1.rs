@@ -868,6 +868,86 @@ pub struct Alerting {
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("must be an http:// or https:// URL"))]
     #[x_kube(validation = Rule::new("!self.contains('{{') && !self.contains('}}')").message("must not contain {{ or }} (Prometheus would run them as a template)"))]
     pub runbook_url: Option<String>,
+    /// Alert when the metrics the SLO is measured by are absent (the
+    /// service stopped exporting them, or its labels changed): one alert per
+    /// SLO, `SLOSignalAbsent` unless `routes.noData.alert` names another.
+    #[serde(default = "default_true")]
+    pub no_data: bool,
+    /// Alert names, labels and annotations per tier, for routing.
+    #[serde(default, skip_serializing_if = "AlertRoutes::is_empty")]
+    pub routes: AlertRoutes,
+}
+
+/// Alert names, labels and annotations of each tier.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRoutes {
+    /// The page tier's burn-rate alerts.
+    #[serde(default, skip_serializing_if = "AlertRoute::is_empty")]
+    pub page: AlertRoute,
+    /// The ticket tier's burn-rate alerts.
+    #[serde(default, skip_serializing_if = "AlertRoute::is_empty")]
+    pub ticket: AlertRoute,
+    /// The alert on absent metrics (`alerting.noData`).
+    #[serde(default, skip_serializing_if = "AlertRoute::is_empty")]
+    pub no_data: AlertRoute,
+}
+
+impl AlertRoutes {
+    pub fn is_empty(&self) -> bool {
+        self.page.is_empty() && self.ticket.is_empty() && self.no_data.is_empty()
+    }
+}
+
+/// Longest alert name, and longest annotation value of a route.
+pub const MAX_ALERT_NAME: usize = 128;
+pub const MAX_ANNOTATION_VALUE: usize = 2048;
+/// Labels Governor sets on every alert of an SLO to name its series; a route
+/// cannot set them.
+pub const RESERVED_ALERT_LABELS: [&str; 5] = ["alertname", "namespace", "slo", "objective", "tier"];
+
+/// How one tier's alerts are named and routed. Labels and annotations here
+/// are added after `alerting.labels` and Governor's own (so `severity` and
+/// `summary` can be replaced); values are literal text.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRoute {
+    /// Alert name instead of Governor's (`ErrorBudgetBurnPage`,
+    /// `ErrorBudgetBurnTicket`, `SLOSignalAbsent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_:][a-zA-Z0-9_:]*$')").message("alert names must match [a-zA-Z_:][a-zA-Z0-9_:]*"))]
+    pub alert: Option<String>,
+    /// Labels on this tier's alerts, e.g. `severity: page`, `team: payments`.
+    /// `alertname`, `namespace`, `slo`, `objective` and `tier` are Governor's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = {"type": "string", "maxLength": MAX_ALERT_LABEL_VALUE}
+    ))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128)").message("label names must be at most 128 characters"))]
+    #[x_kube(validation = Rule::new("self.all(k, !(k in ['alertname', 'namespace', 'slo', 'objective', 'tier']))").message("alertname, namespace, slo, objective and tier are labels Governor sets itself"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))").message("label values must not contain {{ or }} (Prometheus would run them as a template)"))]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations on this tier's alerts, e.g. `runbook_url` for this tier
+    /// (an http:// or https:// URL) or a `summary` of your own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = {"type": "string", "maxLength": MAX_ANNOTATION_VALUE}
+    ))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && !k.startsWith('__'))").message("annotation names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"))]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128)").message("annotation names must be at most 128 characters"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))").message("annotation values must not contain {{ or }} (Prometheus would run them as a template)"))]
+    #[x_kube(validation = Rule::new("self.all(k, !(k in ['runbook_url', 'dashboard_url']) || self[k].startsWith('http://') || self[k].startsWith('https://'))").message("runbook_url and dashboard_url must be http:// or https:// URLs"))]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl AlertRoute {
+    pub fn is_empty(&self) -> bool {
+        self.alert.is_none() && self.labels.is_empty() && self.annotations.is_empty()
+    }
 }
 
 impl Default for Alerting {
@@ -880,6 +960,8 @@ impl Default for Alerting {
             min_request_rate: default_min_request_rate(),
             allow_nearest_bucket: false,
             runbook_url: None,
+            no_data: true,
+            routes: AlertRoutes::default(),
         }
     }
 }

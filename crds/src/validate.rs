@@ -478,6 +478,59 @@ impl ServiceLevelObjectiveSpec {
                 &format!("must be at most {MAX_URL} characters"),
             );
         }
+        for (tier, route) in [
+            ("page", &a.routes.page),
+            ("ticket", &a.routes.ticket),
+            ("noData", &a.routes.no_data),
+        ] {
+            validate_route(p, &format!("alerting.routes.{tier}"), route);
+        }
+    }
+}
+
+/// One tier's alert name, labels and annotations: names Prometheus accepts,
+/// literal values, and none of the labels that identify an objective's series.
+fn validate_route(p: &mut Problems, path: &str, route: &AlertRoute) {
+    if let Some(alert) = &route.alert {
+        p.check(
+            promql::is_metric_name(alert) && alert.chars().count() <= MAX_ALERT_NAME,
+            &format!("{path}.alert"),
+            &format!("alert names must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most {MAX_ALERT_NAME} characters)"),
+        );
+    }
+    let labels = format!("{path}.labels");
+    p.label_names(&labels, route.labels.keys());
+    p.label_values(&labels, &route.labels, MAX_ALERT_LABEL_VALUE, true);
+    for key in route.labels.keys() {
+        p.check(
+            !RESERVED_ALERT_LABELS.contains(&key.as_str()),
+            &format!("{labels}.{key}"),
+            "alertname, namespace, slo, objective and tier are labels Governor sets itself",
+        );
+    }
+    let annotations = format!("{path}.annotations");
+    for key in route.annotations.keys() {
+        p.check(
+            promql::is_label_name(key),
+            &format!("{annotations}.{key}"),
+            "annotation names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+        );
+    }
+    for (key, value) in &route.annotations {
+        let at = format!("{annotations}.{key}");
+        p.check(!has_template(value), &at, NO_TEMPLATE);
+        p.check(
+            value.chars().count() <= MAX_ANNOTATION_VALUE,
+            &at,
+            &format!("annotation values must be at most {MAX_ANNOTATION_VALUE} characters"),
+        );
+        if key == "runbook_url" || key == "dashboard_url" {
+            p.check(
+                value.starts_with("http://") || value.starts_with("https://"),
+                &at,
+                "must be an http:// or https:// URL",
+            );
+        }
     }
 }
 
@@ -523,6 +576,47 @@ mod tests {
             [format!(
                 "spec.alerting.labels.{name}: label names must be at most 128 characters"
             )]
+        );
+    }
+
+    #[test]
+    fn alert_routes_name_label_and_annotate_each_tier_literally() {
+        let ok = "alerting: {routes: {page: {alert: SLOPage, labels: {severity: page, team: a}, \
+                  annotations: {runbook_url: \"https://wiki/page\", summary: \"{ok}\"}}, \
+                  noData: {labels: {severity: info}}}}";
+        assert!(problems(ok).is_empty(), "{:?}", problems(ok));
+        assert_eq!(
+            problems("alerting: {routes: {ticket: {alert: \"Slo Ticket\"}}}"),
+            [
+                "spec.alerting.routes.ticket.alert: alert names must match [a-zA-Z_:][a-zA-Z0-9_:]* (at most 128 characters)"
+            ]
+        );
+        assert_eq!(
+            problems("alerting: {routes: {page: {labels: {slo: other}}}}"),
+            [
+                "spec.alerting.routes.page.labels.slo: alertname, namespace, slo, objective and tier are labels Governor sets itself"
+            ]
+        );
+        assert_eq!(
+            problems("alerting: {routes: {page: {labels: {team: \"{{ $value }}\"}}}}"),
+            [
+                "spec.alerting.routes.page.labels.team: must not contain {{ or }} (Prometheus would run them as a template)"
+            ]
+        );
+        assert_eq!(
+            problems("alerting: {routes: {noData: {annotations: {summary: \"{{ $labels.x }}\"}}}}"),
+            [
+                "spec.alerting.routes.noData.annotations.summary: must not contain {{ or }} (Prometheus would run them as a template)"
+            ]
+        );
+        assert_eq!(
+            problems(
+                "alerting: {routes: {page: {annotations: {runbook_url: \"javascript:x\", \"bad-key\": x}}}}"
+            ),
+            [
+                "spec.alerting.routes.page.annotations.bad-key: annotation names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+                "spec.alerting.routes.page.annotations.runbook_url: must be an http:// or https:// URL",
+            ]
         );
     }
 

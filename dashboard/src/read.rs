@@ -26,9 +26,9 @@ pub mod series {
     /// from Jaeger, which keeps no time series.
     pub const LATENCY: &str = "governor_slo_latency_seconds";
     /// Bad share of requests over 5 minutes, per objective (recording rule).
-    pub const ERROR_RATIO_5M: &str = "slo:sli_error:ratio_rate5m";
+    pub const ERROR_RATIO_5M: &str = "governor_slo:sli_error:ratio_rate5m";
     /// Allowed bad share, per objective (recording rule).
-    pub const ERROR_BUDGET: &str = "slo:error_budget:ratio";
+    pub const ERROR_BUDGET: &str = "governor_slo:error_budget:ratio";
 }
 
 /// A history range the detail page offers.

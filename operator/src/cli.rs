@@ -30,7 +30,8 @@ pub enum Command {
     /// Print the burn-rate alert rules for the SLOs in the files (for GitOps).
     Rules(commands::rules::Args),
     /// Run the operator: observe, decide, act and report for every SLO in the cluster.
-    Operator(commands::operator::Args),
+    // Boxed: the operator's flags outweigh every other command's.
+    Operator(Box<commands::operator::Args>),
     /// Check ServiceLevelObjective manifests; prints OK or every problem with its field path.
     Validate(commands::validate::Args),
     /// Write the CustomResourceDefinition generated from the Rust types.
@@ -105,6 +106,15 @@ pub fn at_least_2s(s: &str) -> Result<Duration, String> {
     at_least(s, 2)
 }
 
+/// Prometheus's scrape interval, in [1s, 1h].
+pub fn scrape_interval(s: &str) -> Result<Duration, String> {
+    let d = at_least(s, 1)?;
+    if d > Duration::from_secs(3600) {
+        return Err("must be at most 1h (a scrape interval)".into());
+    }
+    Ok(d)
+}
+
 fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(
     f: F,
 ) -> Result<ExitCode, Error> {
@@ -131,7 +141,7 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Demo(args) => block_on(commands::demo::run(args)),
         Command::Dashboard(args) => block_on(commands::dashboard::run(args)),
         Command::Rules(args) => block_on(commands::rules::run(args)),
-        Command::Operator(args) => block_on(commands::operator::run(args)),
+        Command::Operator(args) => block_on(commands::operator::run(*args)),
         Command::Validate(args) => Ok(commands::validate::run(&args.paths, &mut std::io::stdout())),
         Command::Crdgen(args) => Ok(commands::crdgen::run(&args)),
         Command::Sim {

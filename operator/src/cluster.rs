@@ -45,6 +45,16 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The overview's burn rates: per SLO, the fastest-burning objective's bad
+/// share over 5 minutes over its allowed share, from Governor's own recordings.
+pub fn burn_rate_query() -> String {
+    format!(
+        "max by (namespace, slo) ({} / on (namespace, slo, objective) {})",
+        series::ERROR_RATIO_5M,
+        series::ERROR_BUDGET
+    )
+}
+
 impl ClusterReader {
     /// Starts the reflectors (every namespace, or those in scope) and returns the model.
     pub fn start(
@@ -86,13 +96,8 @@ impl ClusterReader {
 
     /// Burn rates by (namespace, name): the fastest-burning objective over 5 minutes.
     async fn burn_rates(&self) -> Result<HashMap<(String, String), f64>, String> {
-        let q = format!(
-            "max by (namespace, slo) ({} / on (namespace, slo, objective) {})",
-            series::ERROR_RATIO_5M,
-            series::ERROR_BUDGET
-        );
         let mut out = HashMap::new();
-        if let Data::Vector(v) = self.prometheus.run(&q).await? {
+        if let Data::Vector(v) = self.prometheus.run(&burn_rate_query()).await? {
             for s in v {
                 let m = s.metric();
                 if let (Some(ns), Some(slo)) = (m.get("namespace"), m.get("slo")) {

@@ -67,6 +67,8 @@ pub struct Args {
     pub otlp_service_name: String,
     #[command(flatten)]
     pub rules_metadata: super::rules::MetadataArgs,
+    #[command(flatten)]
+    pub scrape: super::rules::ScrapeArgs,
 }
 
 /// Parses HOST=IP.
@@ -124,6 +126,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         concurrency: args.concurrency,
         dashboard_url: args.dashboard_url,
         rules_metadata,
+        scrape_interval: args.scrape.scrape_interval,
         scope: crate::scope::Scope::new(args.namespaces),
         warm_up: controller::warm_up::Settings {
             workers: usize::from(args.warm_up_workers),

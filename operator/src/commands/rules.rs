@@ -43,6 +43,8 @@ pub struct Args {
     /// Runbook for SLOs whose alerting.runbookUrl is not set.
     #[arg(long)]
     pub runbook_url: Option<String>,
+    #[command(flatten)]
+    pub scrape: ScrapeArgs,
     /// Instead of printing, apply the rules of the cluster's SLOs (KUBECONFIG): a
     /// PrometheusRule per SLO when the CRD exists, else a ConfigMap; owned by the SLO.
     #[arg(long, conflicts_with = "paths")]
@@ -54,6 +56,21 @@ pub struct Args {
     pub metadata: MetadataArgs,
     #[arg(required_unless_present = "apply", value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
+}
+
+/// The scrape interval the rules are written for: the flag of `governor
+/// operator` and `governor rules`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScrapeArgs {
+    /// Prometheus's scrape interval for the SLOs' metrics: no alert window is
+    /// shorter than two of them (rate() needs two samples), in whole minutes.
+    #[arg(
+        long,
+        default_value = "1m",
+        env = "GOVERNOR_SCRAPE_INTERVAL",
+        value_parser = crate::cli::scrape_interval
+    )]
+    pub scrape_interval: Duration,
 }
 
 /// Labels and annotations for the objects holding each SLO's rules: the flags
@@ -169,6 +186,7 @@ impl Generator {
             opts: Options {
                 dashboard_url: args.dashboard_url.clone(),
                 default_runbook_url: args.runbook_url.clone(),
+                scrape_interval: args.scrape.scrape_interval,
             },
             metadata,
         })

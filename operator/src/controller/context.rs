@@ -70,8 +70,9 @@ pub struct Memory {
     pub written: Option<(Status, Instant)>,
     /// When the SLO was last decided, and on which cycle's reading.
     pub decided: Option<(Instant, u64)>,
-    /// The spec generation whose alert rules were applied.
-    pub rules_applied: Option<i64>,
+    /// The spec generation and labels whose alert rules were applied (the
+    /// SLO's labels go on its recordings; changing them bumps no generation).
+    pub rules_applied: Option<(i64, std::collections::BTreeMap<String, String>)>,
     /// Why the alert rules were refused, while they are.
     pub rules_refused: Option<String>,
 }
@@ -120,6 +121,8 @@ pub struct Context {
     pub dashboard_url: Option<String>,
     /// Labels and annotations for the objects holding each SLO's rules.
     pub rules_metadata: crate::rules::ExtraMetadata,
+    /// Prometheus's scrape interval, the floor of the rules' windows.
+    pub scrape_interval: std::time::Duration,
     /// The background queue of cache warm-ups.
     pub warm_ups: super::warm_up::WarmUps,
 }

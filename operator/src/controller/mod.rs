@@ -125,17 +125,24 @@ async fn validate(ctx: &Context, slo: &ServiceLevelObjective) -> Result<(), Erro
     Err(Error::InvalidSpec(text))
 }
 
-/// Applies the SLO's burn-rate rules once per spec generation. A refusal is
-/// the `AlertRules` condition and an Event (once per cause); actuation goes on,
-/// and the rules are tried again on the next pass.
+/// Applies the SLO's burn-rate rules once per spec generation and set of
+/// labels. A refusal is the `AlertRules` condition and an Event (once per
+/// cause); actuation goes on, and the rules are tried again on the next pass.
 async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
-    let generation = slo.metadata.generation.unwrap_or(0);
-    if ctx.memories.with(slo, |m| m.rules_applied) == Some(generation) {
+    let applied = (
+        slo.metadata.generation.unwrap_or(0),
+        slo.metadata.labels.clone().unwrap_or_default(),
+    );
+    if ctx
+        .memories
+        .with(slo, |m| m.rules_applied.as_ref() == Some(&applied))
+    {
         return;
     }
     let opts = crate::rules::Options {
         dashboard_url: ctx.dashboard_url.clone(),
         default_runbook_url: None,
+        scrape_interval: ctx.scrape_interval,
     };
     let refused = match crate::rules::generate(slo, &opts, &crate::rules::Unchecked) {
         Ok(generated) => {
@@ -166,7 +173,7 @@ async fn apply_rules(ctx: &Context, slo: &ServiceLevelObjective) {
         // A spec the generator refuses waits for a new generation; a failed
         // apply is tried again.
         if refused.as_ref().is_none_or(|(_, final_)| *final_) {
-            m.rules_applied = Some(generation);
+            m.rules_applied = Some(applied);
         }
         new
     });

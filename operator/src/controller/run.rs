@@ -38,6 +38,8 @@ pub struct Settings {
     pub dashboard_url: Option<String>,
     /// Labels and annotations for the objects holding each SLO's rules.
     pub rules_metadata: crate::rules::ExtraMetadata,
+    /// Prometheus's scrape interval, the floor of the rules' windows.
+    pub scrape_interval: Duration,
     /// How cache warm-ups run.
     pub warm_up: super::warm_up::Settings,
     /// The namespaces watched and acted in.
@@ -135,6 +137,7 @@ pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<
         hpas: hpa_stores(&watches, &settings.scope).await,
         dashboard_url: settings.dashboard_url.clone(),
         rules_metadata: settings.rules_metadata.clone(),
+        scrape_interval: settings.scrape_interval,
         warm_ups,
     });
     let _warm_ups = super::warm_up::spawn(ctx.clone(), warm_up_queue);

@@ -8,8 +8,6 @@
 //! The same objectives as direct PromQL over the raw counters, for an SLO
 //! without these rules (alerting off, or the rules not loaded).
 
-use std::collections::BTreeMap;
-
 use governor_crds::ServiceLevelObjective;
 use governor_crds::promql::escape_label_value;
 
@@ -27,12 +25,14 @@ pub fn interval(window: f64) -> u64 {
     (minutes.clamp(1.0, 5.0) as u64) * 60
 }
 
-/// The range the recorded rates are taken over: twice the interval, so that
-/// each evaluation sees at least two scrapes at the usual scrape intervals
-/// (evaluations every interval, each over two: the sums still weigh every
-/// moment of the window alike).
-fn rate_range(window: f64) -> u64 {
-    2 * interval(window)
+/// The range the recorded rates are taken over: twice the interval, or more
+/// whole intervals when that is shorter than the shortest window (`floor`,
+/// two scrape intervals), so each evaluation sees at least two scrapes
+/// (evaluations every interval, each over a whole number of them: the sums
+/// still weigh every moment of the window alike).
+fn rate_range(window: f64, floor: u64) -> u64 {
+    let every = interval(window);
+    (2 * every).max(floor.div_ceil(every) * every)
 }
 
 /// The budget group of one SLO: per objective its bad and total rates, and
@@ -40,15 +40,13 @@ fn rate_range(window: f64) -> u64 {
 pub(super) fn group(writer: &ObjectiveRules, objectives: &[Objective]) -> RuleGroup {
     let (namespace, name) = (&writer.namespace, &writer.name);
     let every = interval(writer.window);
-    let range = duration(rate_range(writer.window));
+    let range = duration(rate_range(writer.window, writer.scale.floor));
     let window = duration(writer.window as u64);
     let mut rules = Vec::new();
     for o in objectives {
-        let labels = BTreeMap::from([
-            ("namespace".to_string(), namespace.clone()),
-            ("slo".to_string(), name.clone()),
-            ("objective".to_string(), o.id.clone()),
-        ]);
+        // Only the ids: the budget sums these series over the whole window,
+        // and a label that changed in it would split each sum in two.
+        let labels = writer.ids(o);
         let matcher = format!(
             "{{namespace=\"{}\", slo=\"{}\", objective=\"{}\"}}",
             escape_label_value(namespace),
@@ -148,6 +146,9 @@ mod tests {
         assert_eq!(interval(7.0 * 86_400.0), 60);
         assert_eq!(interval(3600.0), 60);
         assert_eq!(interval(90.0 * 86_400.0), 300);
-        assert_eq!(rate_range(30.0 * 86_400.0), 600);
+        assert_eq!(rate_range(30.0 * 86_400.0, 120), 600);
+        assert_eq!(rate_range(86_400.0, 120), 120);
+        assert_eq!(rate_range(86_400.0, 300), 300, "two scrapes at 150 s");
+        assert_eq!(rate_range(30.0 * 86_400.0, 900), 900);
     }
 }

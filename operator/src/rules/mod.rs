@@ -1,15 +1,21 @@
 //! Burn-rate alert rules per SLO: multi-window, multi-burn-rate alerts on the
 //! error budget of each objective — the error rate, and each latency target
 //! read as a ratio SLI (the share of requests slower than the threshold) —
-//! with recording rules so the alert expressions stay cheap.
+//! with recording rules so the alert expressions stay cheap, and an alert on
+//! the SLO's metrics going absent.
 //!
 //! Windows are the SRE workbook's for a 30-day SLO, scaled to the SLO's window
-//! (never below two minutes): page at 14.4x over 1h and 5m, and at 6x over 6h and
-//! 30m; ticket at 3x over 1d and 2h, and at 1x over 3d and 6h.
+//! (never below two scrape intervals): page at 14.4x over 1h and 5m, and at 6x
+//! over 6h and 30m; ticket at 3x over 1d and 2h, and at 1x over 3d and 6h. A
+//! clause whose threshold (burn factor x allowed bad share) is 1 or more can
+//! never fire and is left out, with a note.
 //!
 //! A second group per SLO, evaluated every 5 minutes (scaled likewise, between
 //! 1 and 5 minutes), records each objective's bad and total request rates and
 //! from them the error budget left over the whole window (`budget.rs`).
+//!
+//! Every name is Governor's own (`governor_slo:`), so the rules live beside
+//! Sloth's and Pyrra's (`slo:`, `pyrra_`) in one Prometheus.
 
 mod alerts;
 mod apply;
@@ -20,7 +26,11 @@ mod objectives;
 use std::collections::{BTreeMap, BTreeSet};
 
 use governor_crds::promql::escape_label_value;
-use governor_crds::{Alerting, HistogramKind, IndicatorSource, Problem, ServiceLevelObjective};
+use std::time::Duration;
+
+use governor_crds::{
+    AlertRoute, Alerting, HistogramKind, IndicatorSource, Problem, ServiceLevelObjective,
+};
 use serde::Serialize;
 
 pub use apply::{
@@ -34,11 +44,11 @@ pub use budget::{
 };
 
 use alerts::ObjectiveRules;
-use objectives::objectives;
+use objectives::{Objective, objectives};
 
 /// Recording rule names.
-pub const ERROR_RATIO: &str = "slo:sli_error:ratio_rate";
-pub const REQUESTS: &str = "slo:sli_requests:rate";
+pub const ERROR_RATIO: &str = "governor_slo:sli_error:ratio_rate";
+pub const REQUESTS: &str = "governor_slo:sli_requests:rate";
 pub const ERROR_BUDGET: &str = governor_dashboard::read::series::ERROR_BUDGET;
 /// Bad requests per second of an objective, over twice the budget group's interval.
 pub const BAD_EVENTS: &str = "governor_slo:bad_events:rate";
@@ -48,6 +58,12 @@ pub const EVENTS: &str = "governor_slo:events:rate";
 pub const BUDGET_REMAINING: &str = "governor_slo:error_budget_remaining:ratio";
 pub const PAGE_ALERT: &str = "ErrorBudgetBurnPage";
 pub const TICKET_ALERT: &str = "ErrorBudgetBurnTicket";
+/// The alert on an SLO's metrics going absent.
+pub const NO_DATA_ALERT: &str = "SLOSignalAbsent";
+/// How long an SLO's metrics must be absent before `NO_DATA_ALERT` fires.
+pub const NO_DATA_WINDOW: u64 = 600;
+/// The bad-share window the dashboard reads burn rates from: always recorded.
+pub const DASHBOARD_WINDOW: u64 = 300;
 
 const THIRTY_DAYS: f64 = 30.0 * 86_400.0;
 /// Where the runbooks live when an SLO names none.
@@ -115,18 +131,68 @@ impl Tier {
             Tier::Ticket => TICKET_ALERT,
         }
     }
+    fn route(self, alerting: &Alerting) -> &AlertRoute {
+        match self {
+            Tier::Page => &alerting.routes.page,
+            Tier::Ticket => &alerting.routes.ticket,
+        }
+    }
 }
 
-/// The shortest window a rule reads: two scrapes at Prometheus's default 1m
-/// interval. A 1m window is empty there on Prometheus 3, whose ranges are
-/// left-open, so `rate()` finds one sample.
-pub const MIN_WINDOW_MINUTES: f64 = 2.0;
+/// One clause of a tier: the bad share must pass `factor` x allowed over
+/// both windows (seconds, scaled to the SLO's window).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Clause {
+    pub(crate) factor: f64,
+    pub(crate) long: u64,
+    pub(crate) short: u64,
+}
 
-/// A window scaled from its 30-day value to the SLO's, in whole minutes, at
-/// least `MIN_WINDOW_MINUTES`.
-pub fn scaled_window(base: f64, slo_window: f64) -> u64 {
-    let minutes = (base * slo_window / THIRTY_DAYS / 60.0).round();
-    (minutes.max(MIN_WINDOW_MINUTES) as u64) * 60
+/// Prometheus's default scrape interval, which `--scrape-interval` defaults to.
+pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How windows are scaled from their 30-day values to one SLO's window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Scale {
+    /// The SLO's window, in seconds.
+    pub(crate) slo_window: f64,
+    /// The shortest window, in seconds: two scrape intervals in whole minutes.
+    pub(crate) floor: u64,
+}
+
+impl Scale {
+    pub(crate) fn new(slo_window: f64, scrape_interval: Duration) -> Self {
+        Self {
+            slo_window,
+            floor: min_window(scrape_interval),
+        }
+    }
+
+    /// A window scaled from its 30-day value, in whole minutes, at least the floor.
+    pub(crate) fn window(&self, base: f64) -> u64 {
+        let minutes = (base * self.slo_window / THIRTY_DAYS / 60.0).round() as u64;
+        (minutes * 60).max(self.floor)
+    }
+
+    /// The tier's clauses at this scale.
+    fn clauses(&self, tier: Tier) -> Vec<Clause> {
+        tier.pairs()
+            .iter()
+            .map(|(factor, long, short)| Clause {
+                factor: *factor,
+                long: self.window(*long),
+                short: self.window(*short),
+            })
+            .collect()
+    }
+}
+
+/// The shortest window a rule reads: two scrape intervals, so `rate()` finds
+/// two samples (Prometheus 3's ranges are left-open), in whole minutes; two
+/// minutes at Prometheus's default 1m interval.
+pub fn min_window(scrape_interval: Duration) -> u64 {
+    let twice = 2 * scrape_interval.as_secs().max(1);
+    twice.div_ceil(60).max(1) * 60
 }
 
 /// Seconds as a PromQL duration: "5m", "6h", "3d".
@@ -243,12 +309,24 @@ pub fn bucket_series(slo: &ServiceLevelObjective) -> Option<(String, String)> {
 }
 
 /// Options that do not come from the resource.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Base URL of the dashboard, for the alerts' dashboard link.
     pub dashboard_url: Option<String>,
     /// Runbook for SLOs that name none (default: the README's section).
     pub default_runbook_url: Option<String>,
+    /// Prometheus's scrape interval: no window is shorter than two of them.
+    pub scrape_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dashboard_url: None,
+            default_runbook_url: None,
+            scrape_interval: DEFAULT_SCRAPE_INTERVAL,
+        }
+    }
 }
 
 /// The rules for one SLO, and notes on what was assumed or left out.
@@ -298,8 +376,9 @@ pub fn generate(
     buckets: &dyn Buckets,
 ) -> Result<Generated, Vec<Problem>> {
     let mut notes = Vec::new();
-    let tiers = tiers(&slo.spec.alerting);
-    if tiers.is_empty() {
+    let alerting = &slo.spec.alerting;
+    let tiers = tiers(alerting);
+    if tiers.is_empty() && !(alerting.enabled && alerting.no_data) {
         notes.push("alerting is disabled for this SLO: no rules".into());
         return Ok(Generated {
             group: None,
@@ -317,11 +396,22 @@ pub fn generate(
         });
     }
     let writer = ObjectiveRules::new(slo, opts);
-    let (ratio_windows, long_windows) = windows(&tiers, writer.window);
     let mut rules = Vec::new();
     for o in &objectives {
+        let live: Vec<(Tier, Vec<Clause>)> = tiers
+            .iter()
+            .map(|t| (*t, live_clauses(&writer, o, *t, &mut notes)))
+            .collect();
+        let (ratio_windows, long_windows) = windows(&live, writer.scale);
         rules.extend(writer.recordings(o, &ratio_windows, &long_windows));
-        rules.extend(tiers.iter().map(|t| writer.alert(o, *t)));
+        for (t, clauses) in &live {
+            if !clauses.is_empty() {
+                rules.push(writer.alert(o, *t, clauses));
+            }
+        }
+    }
+    if alerting.no_data {
+        rules.extend(writer.no_data(&objectives));
     }
     let budget = budget::group(&writer, &objectives);
     Ok(Generated {
@@ -344,17 +434,59 @@ fn tiers(alerting: &Alerting) -> Vec<Tier> {
         .collect()
 }
 
-/// The windows the tiers read, scaled to the SLO's `window`: every window for
-/// the bad share, the long ones for the request rate.
-fn windows(tiers: &[Tier], window: f64) -> (BTreeSet<u64>, BTreeSet<u64>) {
+/// The clauses of a tier that can fire on an objective: a threshold of 1 or
+/// more is a bad share no window can reach. A note names each one left out.
+fn live_clauses(
+    writer: &ObjectiveRules,
+    o: &Objective,
+    tier: Tier,
+    notes: &mut Vec<String>,
+) -> Vec<Clause> {
+    let all = writer.scale.clauses(tier);
+    let live: Vec<Clause> = all
+        .iter()
+        .copied()
+        .filter(|c| threshold(c.factor, o.allowed) < 1.0)
+        .collect();
+    for c in all.iter().filter(|c| !live.contains(c)) {
+        notes.push(format!(
+            "objective {}: the {} clause {}x over {} and {} is left out: its threshold, {} x {} = {}, \
+             is a bad share of 1 or more, which can never be exceeded{}",
+            o.id,
+            tier.name(),
+            c.factor,
+            duration(c.long),
+            duration(c.short),
+            c.factor,
+            o.allowed,
+            le_text(threshold(c.factor, o.allowed)),
+            if live.is_empty() {
+                format!(" (no {} alert for this objective)", tier.name())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    live
+}
+
+/// The bad share a clause alerts above, rounded to the digits that mean something.
+fn threshold(factor: f64, allowed: f64) -> f64 {
+    (factor * allowed * 1e9).round() / 1e9
+}
+
+/// The windows an objective's live clauses read: every window for the bad
+/// share (and the dashboard's 5 minutes), the long ones for the request rate.
+fn windows(live: &[(Tier, Vec<Clause>)], scale: Scale) -> (BTreeSet<u64>, BTreeSet<u64>) {
     let mut ratio_windows = BTreeSet::new();
     let mut long_windows = BTreeSet::new();
-    for t in tiers {
-        for (_, long, short) in t.pairs() {
-            ratio_windows.insert(scaled_window(long, window));
-            ratio_windows.insert(scaled_window(short, window));
-            long_windows.insert(scaled_window(long, window));
-        }
+    if DASHBOARD_WINDOW >= scale.floor {
+        ratio_windows.insert(DASHBOARD_WINDOW);
+    }
+    for c in live.iter().flat_map(|(_, clauses)| clauses) {
+        ratio_windows.insert(c.long);
+        ratio_windows.insert(c.short);
+        long_windows.insert(c.long);
     }
     (ratio_windows, long_windows)
 }
@@ -380,20 +512,41 @@ mod tests {
 
     #[test]
     fn windows_scale_to_the_slo_window_in_whole_minutes() {
-        let d30 = THIRTY_DAYS;
-        assert_eq!(duration(scaled_window(3600.0, d30)), "1h");
-        assert_eq!(duration(scaled_window(300.0, d30)), "5m");
-        assert_eq!(duration(scaled_window(3.0 * 86_400.0, d30)), "3d");
-        assert_eq!(duration(scaled_window(3600.0, 86_400.0)), "2m");
+        let minute = Duration::from_secs(60);
+        let d30 = Scale::new(THIRTY_DAYS, minute);
+        assert_eq!(duration(d30.window(3600.0)), "1h");
+        assert_eq!(duration(d30.window(300.0)), "5m");
+        assert_eq!(duration(d30.window(3.0 * 86_400.0)), "3d");
+        let day = Scale::new(86_400.0, minute);
+        assert_eq!(duration(day.window(3600.0)), "2m");
         assert_eq!(
-            duration(scaled_window(300.0, 86_400.0)),
+            duration(day.window(300.0)),
             "2m",
-            "never below two minutes"
+            "never below two scrape intervals"
         );
-        assert_eq!(duration(scaled_window(3600.0, 28.0 * 86_400.0)), "56m");
+        let d28 = Scale::new(28.0 * 86_400.0, minute);
+        assert_eq!(duration(d28.window(3600.0)), "56m");
+        assert_eq!(duration(d28.window(300.0)), "5m");
         assert_eq!(le_text(0.1), "0.1");
         assert_eq!(le_text(1.0), "1");
         assert_eq!(le_text(2.5), "2.5");
+    }
+
+    #[test]
+    fn short_windows_are_never_below_two_scrape_intervals() {
+        let secs = Duration::from_secs;
+        assert_eq!(min_window(secs(60)), 120);
+        assert_eq!(min_window(secs(30)), 60);
+        assert_eq!(min_window(secs(15)), 60, "whole minutes");
+        assert_eq!(min_window(secs(1)), 60);
+        assert_eq!(min_window(secs(45)), 120, "90 s rounds up");
+        assert_eq!(min_window(secs(300)), 600);
+        // A 7-day SLO's 5m window scales to 1m: 2m at 60 s scrapes, 1m at 30 s.
+        let week = 7.0 * 86_400.0;
+        assert_eq!(Scale::new(week, secs(60)).window(300.0), 120);
+        assert_eq!(Scale::new(week, secs(30)).window(300.0), 60);
+        // At 5-minute scrapes even a 30-day SLO's 5m window is 10m.
+        assert_eq!(Scale::new(THIRTY_DAYS, secs(300)).window(300.0), 600);
     }
 
     #[test]

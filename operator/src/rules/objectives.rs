@@ -25,6 +25,9 @@ pub(super) struct Objective {
     pub(super) bad_events: String,
     /// The latency target in seconds; `None` for the error objective.
     pub(super) latency_target: Option<f64>,
+    /// The series the objective counts requests by, as a selector: absent
+    /// when the service stopped exporting it.
+    pub(super) source: String,
 }
 
 /// The objectives of one SLO that can be alerted on: latency first, then errors.
@@ -117,13 +120,14 @@ impl LatencySli<'_> {
         let what = format!("{} latency under {target}", field.to_uppercase());
         let id = format!("latency-{field}");
         let (metric, sel) = (self.metric, self.sel);
-        let (bad_ratio, requests) = match self.histogram {
+        let (bad_ratio, requests, source) = match self.histogram {
             HistogramKind::Native => (
                 format!(
                     "1 - histogram_fraction(0, {}, sum(rate({metric}{{{sel}}}[{{w}}])))",
                     le_text(t)
                 ),
                 format!("histogram_count(sum(rate({metric}{{{sel}}}[{{w}}])))"),
+                format!("{metric}{{{sel}}}"),
             ),
             HistogramKind::Classic => {
                 let le = self.classic_le(field, &what, t, &target)?;
@@ -133,6 +137,7 @@ impl LatencySli<'_> {
                         le_matcher(le)
                     ),
                     format!("sum(rate({metric}_count{{{sel}}}[{{w}}]))"),
+                    format!("{metric}_count{{{sel}}}"),
                 )
             }
         };
@@ -145,6 +150,7 @@ impl LatencySli<'_> {
             latency_target: Some(t),
             bad_ratio,
             requests,
+            source,
         })
     }
 
@@ -244,5 +250,6 @@ fn error_objective(slo: &ServiceLevelObjective, notes: &mut Vec<String>) -> Opti
             err.metric
         ),
         latency_target: None,
+        source: format!("{requests_metric}{{{sel}}}"),
     })
 }

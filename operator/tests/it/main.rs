@@ -25,6 +25,7 @@ mod rules;
 mod rules_cluster;
 mod signals;
 mod simulate;
+mod sloth;
 mod tenancy;
 mod traces;
 mod validate_cli;

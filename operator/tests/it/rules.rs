@@ -79,22 +79,48 @@ fn promtool_accepts_the_governor_alerts_and_every_rule_file_from_the_examples() 
     let (ok, out) = promtool(&["test", "rules", "governor.test.yaml"], &alerts);
     assert!(ok, "{out}");
 
-    // Rules per objective, against Sloth's 17.
+    // Rules per objective (both groups), against Sloth's 17; and one
+    // no-data alert per SLO, the only rule without an objective.
     let file: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
     let mut counts = std::collections::BTreeMap::new();
+    let mut no_data = 0;
     for group in file["groups"].as_array().unwrap() {
+        let slo = group["name"].as_str().unwrap().trim_end_matches("-budget");
         for rule in group["rules"].as_array().unwrap() {
-            let key = format!(
-                "{} {}",
-                group["name"].as_str().unwrap(),
-                rule["labels"]["objective"].as_str().unwrap()
-            );
-            *counts.entry(key).or_insert(0) += 1;
+            match rule["labels"]["objective"].as_str() {
+                Some(objective) => *counts.entry(format!("{slo} {objective}")).or_insert(0) += 1,
+                None => {
+                    assert_eq!(rule["alert"], rules::NO_DATA_ALERT, "{rule}");
+                    no_data += 1;
+                }
+            }
         }
     }
     println!("rules per objective: {counts:#?}");
-    assert!(!counts.is_empty());
-    assert!(counts.values().all(|n| *n <= 17), "{counts:?}");
+    assert_eq!(no_data, 4, "one per example SLO");
+    // The examples' objectives are P50, P90 and P99 under 100ms and a 0.1 %
+    // error rate over 30 days (bookings' errors are raw PromQL, voice's
+    // latency comes from Jaeger): the clauses that cannot fire are left out
+    // (P50's page clauses and 3x ticket clause, P90's 14.4x clause), and so
+    // are the windows only they read.
+    for (key, n) in &counts {
+        let want = match key.rsplit(' ').next().unwrap() {
+            "latency-p50" => 6 + 3,
+            "latency-p90" => 12 + 3,
+            _ => 14 + 3,
+        };
+        assert_eq!(*n, want, "{key}");
+    }
+    assert_eq!(counts.len(), 12);
+    assert!(
+        notes.contains(
+            "objective latency-p50: the page clause 14.4x over 1h and 5m is left out: \
+             its threshold, 14.4 x 0.5 = 7.2, is a bad share of 1 or more"
+        ) && notes
+            .contains("objective latency-p90: the page clause 14.4x over 1h and 5m is left out"),
+        "{notes}"
+    );
+    assert_eq!(notes.matches("is left out").count(), 3 * 4, "{notes}");
 
     // Every Governor metric the alerts read is one the operator declares, or
     // one Governor's rules record.
@@ -294,12 +320,13 @@ fn a_burn_just_over_the_page_rate_pages_within_five_minutes_on_a_one_day_slo() {
             ],
         }],
     });
-    std::fs::write(
-        dir.path().join("day.test.yaml"),
-        serde_yaml_ng::to_string(&test).unwrap(),
-    )
-    .unwrap();
-    let (ok, out) = promtool(&["test", "rules", "day.test.yaml"], dir.path());
+    promtool_test(dir.path(), "day.test.yaml", &test);
+}
+
+/// Writes a promtool unit test into `dir` as `name` and runs it; it must pass.
+fn promtool_test(dir: &Path, name: &str, test: &serde_json::Value) {
+    std::fs::write(dir.join(name), serde_yaml_ng::to_string(test).unwrap()).unwrap();
+    let (ok, out) = promtool(&["test", "rules", name], dir);
     assert!(ok, "{out}");
 }
 
@@ -414,13 +441,7 @@ fn the_budget_rules_count_raw_requests_and_governor_error_budget_exhausted_fires
             },
         ],
     });
-    std::fs::write(
-        dir.path().join("budget.test.yaml"),
-        serde_yaml_ng::to_string(&test).unwrap(),
-    )
-    .unwrap();
-    let (ok, out) = promtool(&["test", "rules", "budget.test.yaml"], dir.path());
-    assert!(ok, "{out}");
+    promtool_test(dir.path(), "budget.test.yaml", &test);
 }
 
 #[test]
@@ -661,5 +682,139 @@ async fn a_fast_burn_pages_through_alertmanager(version: PrometheusVersion) {
             .as_str()
             .unwrap()
             .contains("#errorbudgetburnpage")
+    );
+}
+
+/// A one-day checkout SLO with its own labels and a route per tier.
+const ROUTED: &str = r#"
+apiVersion: governor.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata:
+  name: checkout
+  namespace: shop
+  labels: {owner: shop-team, app.kubernetes.io/name: checkout}
+spec:
+  service: checkout
+  targetRef: {name: checkout}
+  objectives:
+    latency: {p99: 100ms}
+    window: 1d
+  alerting:
+    minRequestRate: 1
+    labels: {team: payments}
+    routes:
+      page:
+        alert: CheckoutLatencyPage
+        labels: {severity: page, pager: checkout-oncall}
+        annotations: {runbook_url: "https://wiki.example/checkout/page"}
+      ticket: {labels: {severity: ticket}}
+      noData: {labels: {severity: info}, annotations: {summary: "checkout exports nothing"}}
+"#;
+
+#[test]
+fn routes_name_and_label_each_tier_and_the_no_data_alert_fires_when_metrics_go_absent() {
+    let routed = slo(ROUTED);
+    assert!(routed.spec.validate().is_empty());
+    let generated = rules::generate(&routed, &Options::default(), &Unchecked).unwrap();
+    let group = generated.group.as_ref().unwrap();
+    let alert = |name: &str| {
+        group
+            .rules
+            .iter()
+            .find(|r| r.alert.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    // Names, labels and annotations per tier; Governor's ids stay.
+    let page = alert("CheckoutLatencyPage");
+    assert_eq!(page.labels["severity"], "page");
+    assert_eq!(page.labels["pager"], "checkout-oncall");
+    assert_eq!(page.labels["team"], "payments");
+    assert_eq!(
+        (&page.labels["tier"], &page.labels["objective"]),
+        (&"page".to_string(), &"latency-p99".to_string())
+    );
+    assert_eq!(
+        page.annotations["runbook_url"],
+        "https://wiki.example/checkout/page"
+    );
+    assert_eq!(alert(rules::TICKET_ALERT).labels["severity"], "ticket");
+    assert!(
+        group
+            .rules
+            .iter()
+            .all(|r| r.alert.as_deref() != Some(rules::PAGE_ALERT))
+    );
+    // The SLO's labels on its burn-rate recordings, not the prefixed one, and
+    // not on the budget group, whose sums over the window a changed label
+    // would split.
+    for r in group.rules.iter().filter(|r| r.record.is_some()) {
+        assert_eq!(r.labels.get("owner").map(String::as_str), Some("shop-team"));
+        assert!(r.labels.keys().all(|k| !k.contains('/')), "{:?}", r.labels);
+    }
+    for r in &generated.budget.as_ref().unwrap().rules {
+        assert!(!r.labels.contains_key("owner"), "{:?}", r.labels);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("routed.rules.yaml"),
+        rules::to_yaml(&rule_file(&generated)).unwrap(),
+    )
+    .unwrap();
+    let count = "http_server_request_duration_seconds_count{service=\"checkout\"}";
+    let fast = "http_server_request_duration_seconds_bucket{service=\"checkout\", le=\"0.1\"}";
+    let mut page_labels = serde_json::to_value(&page.labels).unwrap();
+    // The alert keeps the labels of the series it fired on: the SLO's own.
+    page_labels["owner"] = "shop-team".into();
+    let page_expected = json!({
+        "exp_labels": page_labels,
+        "exp_annotations": expected(&generated, "CheckoutLatencyPage", "100%")["exp_annotations"],
+    });
+    let absent = alert(rules::NO_DATA_ALERT);
+    assert_eq!(absent.labels["severity"], "info");
+    assert_eq!(absent.annotations["summary"], "checkout exports nothing");
+    assert!(
+        absent.annotations["runbook_url"].ends_with("README.md#slosignalabsent"),
+        "{:?}",
+        absent.annotations
+    );
+    let mut absent_labels = serde_json::to_value(&absent.labels).unwrap();
+    // absent_over_time labels its answer with the selector's equality matchers.
+    absent_labels["service"] = "checkout".into();
+    let test = json!({
+        "rule_files": ["routed.rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "name": "every request slow pages under the routed name; then the metrics stop",
+            "interval": "1m",
+            "input_series": [
+                // 10 requests a second, all slow, for 20 minutes; then nothing.
+                {"series": count, "values": "0+600x20 _x40"},
+                {"series": fast, "values": "0x20 _x40"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "CheckoutLatencyPage", "exp_alerts": [page_expected]},
+                {"eval_time": "10m", "alertname": rules::NO_DATA_ALERT},
+                {"eval_time": "29m", "alertname": rules::NO_DATA_ALERT},
+                {"eval_time": "31m", "alertname": rules::NO_DATA_ALERT, "exp_alerts": [{
+                    "exp_labels": absent_labels,
+                    "exp_annotations": absent.annotations,
+                }]},
+                {"eval_time": "31m", "alertname": "CheckoutLatencyPage"},
+            ],
+        }],
+    });
+    promtool_test(dir.path(), "routed.test.yaml", &test);
+
+    // Switched off, there is no such alert.
+    let quiet = slo(&ROUTED.replace("minRequestRate: 1", "minRequestRate: 1\n    noData: false"));
+    let generated = rules::generate(&quiet, &Options::default(), &Unchecked).unwrap();
+    assert!(
+        generated
+            .group
+            .unwrap()
+            .rules
+            .iter()
+            .all(|r| r.alert.as_deref() != Some(rules::NO_DATA_ALERT))
     );
 }

@@ -70,7 +70,10 @@ async fn rules_are_applied_as_a_config_map_or_a_prometheus_rule_owned_by_the_slo
     );
     assert_eq!(owner.controller, Some(true));
     let file = &cm.data.as_ref().unwrap()["roadtrip-api.rules.yaml"];
-    assert!(file.contains("ErrorBudgetBurnPage") && file.contains("slo:sli_error:ratio_rate5m"));
+    assert!(
+        file.contains("ErrorBudgetBurnPage")
+            && file.contains("governor_slo:sli_error:ratio_rate5m")
+    );
     let managers: Vec<String> = cm
         .metadata
         .managed_fields
