@@ -11,8 +11,8 @@ use clap::ValueEnum;
 use crate::error::Error;
 
 use crate::sim::bench::{Figures, suite};
-use crate::sim::policy::POLICIES;
-use crate::sim::scenario::{BUILT_IN, Scenario};
+use crate::sim::policy::{EXTRA_POLICIES, POLICIES};
+use crate::sim::scenario::{BUILT_IN, LONG, Scenario};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Format {
@@ -24,13 +24,13 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache.
+    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache; "month" (30 compressed days) by name only.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// A CSV trace of `seconds,rps` lines instead of a built-in scenario.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle.
+    /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle; "governor-budget-aware" by name only.
     #[arg(long, default_value = "all")]
     pub policy: String,
     /// Seeds per (scenario, policy); every policy sees the same seeds.
@@ -65,8 +65,9 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
         for name in names {
             scenarios.push(Scenario::built_in(name.trim()).ok_or_else(|| {
                 format!(
-                    "unknown scenario {name:?}; choose one of: all, {}",
-                    BUILT_IN.join(", ")
+                    "unknown scenario {name:?}; choose one of: all, {}, {}",
+                    BUILT_IN.join(", "),
+                    LONG.join(", ")
                 )
             })?);
         }
@@ -80,10 +81,11 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
             .collect()
     };
     for p in &policies {
-        if !POLICIES.contains(&p.as_str()) {
+        if !POLICIES.contains(&p.as_str()) && !EXTRA_POLICIES.contains(&p.as_str()) {
             return Err(format!(
-                "unknown policy {p:?}; choose from: all, {}",
-                POLICIES.join(", ")
+                "unknown policy {p:?}; choose from: all, {}, {}",
+                POLICIES.join(", "),
+                EXTRA_POLICIES.join(", ")
             ));
         }
     }
