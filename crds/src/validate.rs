@@ -561,7 +561,9 @@ mod tests {
     #[test]
     fn headroom_aims_stay_between_the_floor_and_the_target() {
         assert!(problems("headroom: {policy: BudgetAware}").is_empty());
-        assert!(problems("headroom: {policy: BudgetAware, aheadAim: 1, behindAim: 0.5}").is_empty());
+        assert!(
+            problems("headroom: {policy: BudgetAware, aheadAim: 1, behindAim: 0.5}").is_empty()
+        );
         assert_eq!(
             problems("headroom: {policy: BudgetAware, aheadAim: 1.05}"),
             [format!("spec.headroom.aheadAim: {HEADROOM_AHEAD_RANGE}")]

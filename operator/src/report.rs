@@ -5,8 +5,7 @@
 use governor_crds::conditions::{FALSE, TRUE, kind, reason};
 use governor_crds::{
     CurrentDesired, DECISION_LOG_LIMIT, Decision, HeadroomStatus, Knob, Latency, ObjectiveState,
-    ObservedSignals,
-    ServiceLevelObjectiveSpec as Spec, ServiceLevelObjectiveStatus as Status,
+    ObservedSignals, ServiceLevelObjectiveSpec as Spec, ServiceLevelObjectiveStatus as Status,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 

@@ -167,7 +167,12 @@ mod tests {
     }
 
     /// The aim after `minutes` of passes every 15 s at one budget position.
-    fn settle(spec: &Spec, position: Option<BudgetPosition>, start: Option<Aim>, minutes: u32) -> Aim {
+    fn settle(
+        spec: &Spec,
+        position: Option<BudgetPosition>,
+        start: Option<Aim>,
+        minutes: u32,
+    ) -> Aim {
         let mut state = start;
         let t0 = start.map_or(0.0, |a| a.at);
         for i in 0..=minutes * 4 {
@@ -192,7 +197,10 @@ mod tests {
         // Less ahead: between the fixed aim and the ahead aim.
         let half = settle(&spec, at(0.5, 0.25), None, 30);
         let want = 0.9 + 0.07 * 0.125 / LEAD_FOR_AHEAD;
-        assert!(half.share < 0.97 && (half.share - want).abs() <= DEAD_BAND, "{half:?}");
+        assert!(
+            half.share < 0.97 && (half.share - want).abs() <= DEAD_BAND,
+            "{half:?}"
+        );
         // Never above the target itself, whatever the spec says.
         let mut over = spec.clone();
         over.headroom.as_mut().unwrap().ahead_aim = 1.4;
@@ -208,19 +216,31 @@ mod tests {
         under.headroom.as_mut().unwrap().behind_aim = f64::NAN;
         assert_eq!(settle(&under, at(-1.0, 1.0), None, 10).share, 0.9);
         under.headroom.as_mut().unwrap().behind_aim = 0.1;
-        assert_eq!(settle(&under, at(-1.0, 1.0), None, 30).share, 0.5, "the floor");
+        assert_eq!(
+            settle(&under, at(-1.0, 1.0), None, 30).share,
+            0.5,
+            "the floor"
+        );
     }
 
     #[test]
     fn a_missing_budget_is_never_ahead() {
         let spec = spec();
-        let ahead = Aim { share: 0.97, goal: 0.97, at: 0.0 };
+        let ahead = Aim {
+            share: 0.97,
+            goal: 0.97,
+            at: 0.0,
+        };
         let (h, a) = aim(&spec, None, Some(ahead), 15.0).unwrap();
         assert_eq!(a.share, 0.9, "back to the fixed aim at once");
         assert_eq!(h.lead, None);
         assert!(h.why.contains("unknown"), "{}", h.why);
         // From behind, the extra headroom is given up at the usual pace.
-        let behind = Aim { share: 0.8, goal: 0.8, at: 0.0 };
+        let behind = Aim {
+            share: 0.8,
+            goal: 0.8,
+            at: 0.0,
+        };
         let (_, a) = aim(&spec, None, Some(behind), 60.0).unwrap();
         assert!((a.share - 0.81).abs() < 1e-9, "{a:?}");
         // A broken reading is no reading.
@@ -235,22 +255,39 @@ mod tests {
         let (_, a) = aim(&spec, at(1.0, 1.0), Some(start), 60.0).unwrap();
         assert!((a.share - 0.91).abs() < 1e-9, "{a:?}");
         // Falling is faster, but bounded too.
-        let high = Aim { share: 0.97, goal: 0.97, at: 0.0 };
+        let high = Aim {
+            share: 0.97,
+            goal: 0.97,
+            at: 0.0,
+        };
         let (_, a) = aim(&spec, at(-1.0, 1.0), Some(high), 60.0).unwrap();
         assert!((a.share - 0.92).abs() < 1e-9, "{a:?}");
         // A goal within the dead band leaves the aim where it is: a budget
         // that jitters around a position does not move it back and forth.
-        let mut near = Aim { share: 0.95, goal: 0.95, at: 0.0 };
+        let mut near = Aim {
+            share: 0.95,
+            goal: 0.95,
+            at: 0.0,
+        };
         for (i, lead) in [0.18, 0.2, 0.17, 0.19, 0.2].into_iter().enumerate() {
             let now = 15.0 * (i + 1) as f64;
             near = aim(&spec, at(lead, 1.0), Some(near), now).unwrap().1;
-            assert_eq!(near.share, 0.95, "lead {lead}: goal {}", goal(lead, 0.8, 0.97));
+            assert_eq!(
+                near.share,
+                0.95,
+                "lead {lead}: goal {}",
+                goal(lead, 0.8, 0.97)
+            );
         }
         // A goal a dead band away is taken up and followed all the way.
         let far = settle(&spec, at(0.25, 1.0), Some(near), 10);
         assert!((far.share - 0.97).abs() < 1e-9, "{far:?}");
         // A clock that went backwards restarts from the fixed aim, unmoved.
-        let future = Aim { share: 0.97, goal: 0.97, at: 1e9 };
+        let future = Aim {
+            share: 0.97,
+            goal: 0.97,
+            at: 1e9,
+        };
         let (_, a) = aim(&spec, at(1.0, 1.0), Some(future), 15.0).unwrap();
         assert_eq!(a.share, 0.9);
     }
@@ -258,12 +295,36 @@ mod tests {
     #[test]
     fn the_reason_says_which_way_and_how_far() {
         let spec = spec();
-        let (h, _) = aim(&spec, at(0.6, 0.5), Some(Aim { share: 0.95, goal: 0.95, at: 15.0 }), 15.0).unwrap();
+        let (h, _) = aim(
+            &spec,
+            at(0.6, 0.5),
+            Some(Aim {
+                share: 0.95,
+                goal: 0.95,
+                at: 15.0,
+            }),
+            15.0,
+        )
+        .unwrap();
         assert_eq!(
             h.why,
             "planned at 95.0 % of each latency target: the error budget is 30 % of the window's allowance ahead of its linear burn schedule"
         );
-        let (h, _) = aim(&spec, at(-0.2, 1.0), Some(Aim { share: 0.85, goal: 0.85, at: 0.0 }), 15.0).unwrap();
-        assert!(h.why.contains("20 % of the window's allowance behind"), "{}", h.why);
+        let (h, _) = aim(
+            &spec,
+            at(-0.2, 1.0),
+            Some(Aim {
+                share: 0.85,
+                goal: 0.85,
+                at: 0.0,
+            }),
+            15.0,
+        )
+        .unwrap();
+        assert!(
+            h.why.contains("20 % of the window's allowance behind"),
+            "{}",
+            h.why
+        );
     }
 }

@@ -456,7 +456,11 @@ mod tests {
         if let Some((aim, kept)) = headroom::aim(spec, position, None, now) {
             // Settled: the goal reached.
             let goal = kept.goal;
-            state.aim = Some(Aim { share: goal, goal, at: now });
+            state.aim = Some(Aim {
+                share: goal,
+                goal,
+                at: now,
+            });
             assert!(aim.share <= 1.0);
         }
         let mut obs = observed(now, p99, 4);
@@ -468,7 +472,11 @@ mod tests {
 
     #[test]
     fn a_budget_behind_schedule_gets_at_least_the_replicas_of_fixed_headroom() {
-        let fixed = SpecBuilder::new().p99("100ms").replicas(1, 40).scale_up(40, 1000, "15s").build();
+        let fixed = SpecBuilder::new()
+            .p99("100ms")
+            .replicas(1, 40)
+            .scale_up(40, 1000, "15s")
+            .build();
         let mut aware = fixed.clone();
         aware.headroom = Some(governor_crds::Headroom {
             policy: governor_crds::HeadroomPolicy::BudgetAware,
@@ -483,7 +491,10 @@ mod tests {
             println!("p99 {p99}: fixed {base}, behind {behind}, ahead {ahead}, unknown {unknown}");
             assert!(behind >= base, "p99 {p99}: behind {behind} < fixed {base}");
             assert!(ahead <= base, "p99 {p99}: ahead {ahead} > fixed {base}");
-            assert_eq!(unknown, base, "p99 {p99}: an unknown budget is fixed headroom");
+            assert_eq!(
+                unknown, base,
+                "p99 {p99}: an unknown budget is fixed headroom"
+            );
             more |= behind > base;
             let h = plan.headroom.expect("budget-aware reports its aim");
             assert_eq!(h.share, 0.8);

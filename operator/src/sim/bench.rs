@@ -95,10 +95,9 @@ impl<'a> Run<'a> {
             lo: u32::MAX,
             hi: 0,
             before_breach: None,
-            objectives: crate::rules::budget_objectives(&governor_crds::ServiceLevelObjective::new(
-                &scenario.name,
-                scenario.spec.clone(),
-            )),
+            objectives: crate::rules::budget_objectives(
+                &governor_crds::ServiceLevelObjective::new(&scenario.name, scenario.spec.clone()),
+            ),
         }
     }
 
@@ -253,7 +252,8 @@ pub fn average(runs: &[Figures]) -> Figures {
     out.max_replicas_seen = runs.iter().map(|r| r.max_replicas_seen).max().unwrap_or(0);
     out.replicas_before_breach = runs.iter().filter_map(|r| r.replicas_before_breach).max();
     let spent: Vec<f64> = runs.iter().filter_map(|r| r.error_budget_spent).collect();
-    out.error_budget_spent = (!spent.is_empty()).then(|| spent.iter().sum::<f64>() / spent.len() as f64);
+    out.error_budget_spent =
+        (!spent.is_empty()).then(|| spent.iter().sum::<f64>() / spent.len() as f64);
     out
 }
 

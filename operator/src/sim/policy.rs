@@ -27,6 +27,12 @@ pub trait Policy {
 
 pub const POLICIES: [&str; 5] = ["governor", "hpa-cpu", "hpa-latency", "static", "oracle"];
 
+/// Policies run by name only, not with "all".
+pub const EXTRA_POLICIES: [&str; 1] = [BUDGET_AWARE];
+
+/// Governor with `headroom.policy: BudgetAware` (the spec's default aims).
+pub const BUDGET_AWARE: &str = "governor-budget-aware";
+
 /// Builds a policy by name for a scenario.
 pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
     Some(match name {
@@ -44,6 +50,16 @@ pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
                 .map_or(0.1, |l| l.as_secs_f64());
             Box::new(Hpa::new(HpaMetric::P99 { target }, scenario))
         }
+        BUDGET_AWARE => Box::new(Governor {
+            spec: governor_crds::ServiceLevelObjectiveSpec {
+                headroom: Some(governor_crds::Headroom {
+                    policy: governor_crds::HeadroomPolicy::BudgetAware,
+                    ..governor_crds::Headroom::default()
+                }),
+                ..scenario.spec.clone()
+            },
+            state: ControllerState::default(),
+        }),
         "static" => Box::new(Static { replicas: 2 }),
         "oracle" => Box::new(Oracle::new(scenario)),
         _ => return None,
@@ -58,7 +74,12 @@ pub struct Governor {
 
 impl Policy for Governor {
     fn name(&self) -> &'static str {
-        "governor"
+        let policy = self.spec.headroom.as_ref().map(|h| h.policy);
+        if policy == Some(governor_crds::HeadroomPolicy::BudgetAware) {
+            BUDGET_AWARE
+        } else {
+            "governor"
+        }
     }
     fn evaluate(&mut self, obs: &Observation, current: Actuation, now: f64) -> Action {
         let (plan, next) = decide(

@@ -205,7 +205,10 @@ impl Scenario {
             };
             for h in 0..24 {
                 let phase = f64::from(h) / 24.0 * std::f64::consts::TAU;
-                load.push((start + f64::from(h) * step, scale * (260.0 - 200.0 * phase.cos())));
+                load.push((
+                    start + f64::from(h) * step,
+                    scale * (260.0 - 200.0 * phase.cos()),
+                ));
             }
         }
         let duration = f64::from(days) * day_seconds;
