@@ -103,6 +103,13 @@ pub struct ServiceLevelObjectiveSpec {
     /// Burn-rate alerting on this objective's error budget.
     #[serde(default)]
     pub alerting: Alerting,
+
+    /// How far under each latency target Governor plans. When absent: a fixed
+    /// 90 % of each target. `policy: BudgetAware` plans closer to the target
+    /// while the error budget is ahead of its linear burn schedule, and further
+    /// under it while behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<Headroom>,
 }
 
 /// A reference to the workload to scale.
@@ -820,6 +827,63 @@ fn default_http_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
+/// How much headroom Governor keeps under the latency targets.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum HeadroomPolicy {
+    /// Plan latency at 90 % of each target, whatever the error budget.
+    #[default]
+    Fixed,
+    /// Plan at up to `aheadAim` of each target while the error budget is ahead
+    /// of its linear burn schedule, down to `behindAim` while behind; 90 %
+    /// while the budget is unknown.
+    BudgetAware,
+}
+
+/// The share of each latency target Governor plans for, and what moves it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.behindAim <= self.aheadAim").message("behindAim must be <= aheadAim").field_path(".behindAim"))]
+#[serde(rename_all = "camelCase")]
+pub struct Headroom {
+    /// "Fixed" (90 % of each target) or "BudgetAware".
+    #[serde(default)]
+    pub policy: HeadroomPolicy,
+    /// BudgetAware: the share of each latency target planned for while the
+    /// error budget is well ahead of schedule, in [0.9, 1] (1 plans at the
+    /// target itself, no headroom).
+    #[serde(default = "default_ahead_aim")]
+    #[x_kube(validation = Rule::new("self >= 0.9 && self <= 1.0").message(HEADROOM_AHEAD_RANGE))]
+    pub ahead_aim: f64,
+    /// BudgetAware: the share of each latency target planned for while the
+    /// error budget is well behind schedule, in [0.5, 0.9].
+    #[serde(default = "default_behind_aim")]
+    #[x_kube(validation = Rule::new("self >= 0.5 && self <= 0.9").message(HEADROOM_BEHIND_RANGE))]
+    pub behind_aim: f64,
+}
+
+impl Default for Headroom {
+    fn default() -> Self {
+        Self {
+            policy: HeadroomPolicy::Fixed,
+            ahead_aim: default_ahead_aim(),
+            behind_aim: default_behind_aim(),
+        }
+    }
+}
+
+/// What `governor validate` and the API server say about `headroom.aheadAim`.
+pub const HEADROOM_AHEAD_RANGE: &str =
+    "must be a share of the target in [0.9, 1], e.g. 0.97 (never above the target itself)";
+/// What they say about `headroom.behindAim`.
+pub const HEADROOM_BEHIND_RANGE: &str =
+    "must be a share of the target in [0.5, 0.9], e.g. 0.8 (more headroom than the fixed 90 %)";
+
+fn default_ahead_aim() -> f64 {
+    0.97
+}
+fn default_behind_aim() -> f64 {
+    0.8
+}
+
 /// Longest value of an `alerting.labels` entry.
 pub const MAX_ALERT_LABEL_VALUE: usize = 256;
 /// Longest value of an `indicators.prometheus.labels` matcher.
@@ -1017,6 +1081,10 @@ pub struct ServiceLevelObjectiveStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 6))]
     pub objectives: Vec<ObjectiveBudget>,
+    /// The share of each latency target Governor plans for now, and the error
+    /// budget's position that set it (with `headroom.policy: BudgetAware`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<HeadroomStatus>,
     /// Current and desired replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<CurrentDesired>,
@@ -1051,6 +1119,19 @@ pub struct ObjectiveBudget {
     /// Share of this objective's error budget left; absent while unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_budget_remaining: Option<f64>,
+}
+
+/// The headroom Governor keeps now.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadroomStatus {
+    /// Share of each latency target planned for: 0.9 keeps 10 % headroom.
+    pub aim: f64,
+    /// How far the error budget is ahead of its linear burn schedule (negative:
+    /// behind), as a share of the window's whole budget; absent while the
+    /// budget is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_lead: Option<f64>,
 }
 
 /// Observed signals at one time. Missing values are absent, never zero.

@@ -135,6 +135,7 @@ impl ServiceLevelObjectiveSpec {
         self.validate_pool(&mut p);
         self.validate_cache(&mut p);
         self.validate_alerting(&mut p);
+        self.validate_headroom(&mut p);
         p.0.sort();
         p.0.dedup();
         p.0
@@ -456,6 +457,22 @@ impl ServiceLevelObjectiveSpec {
         }
     }
 
+    fn validate_headroom(&self, p: &mut Problems) {
+        let Some(h) = &self.headroom else { return };
+        let (ahead, behind) = (h.ahead_aim, h.behind_aim);
+        let ahead_ok = ahead.is_finite() && (0.9..=1.0).contains(&ahead);
+        let behind_ok = behind.is_finite() && (0.5..=0.9).contains(&behind);
+        p.check(ahead_ok, "headroom.aheadAim", HEADROOM_AHEAD_RANGE);
+        p.check(behind_ok, "headroom.behindAim", HEADROOM_BEHIND_RANGE);
+        if ahead_ok && behind_ok {
+            p.check(
+                behind <= ahead,
+                "headroom.behindAim",
+                "behindAim must be <= aheadAim",
+            );
+        }
+    }
+
     fn validate_alerting(&self, p: &mut Problems) {
         let a = &self.alerting;
         p.check(
@@ -632,6 +649,30 @@ mod tests {
             [
                 "spec.indicators.prometheus.labels.route: label values must be at most 1024 characters"
             ]
+        );
+    }
+
+    #[test]
+    fn headroom_aims_stay_between_the_floor_and_the_target() {
+        assert!(problems("headroom: {policy: BudgetAware}").is_empty());
+        assert!(
+            problems("headroom: {policy: BudgetAware, aheadAim: 1, behindAim: 0.5}").is_empty()
+        );
+        assert_eq!(
+            problems("headroom: {policy: BudgetAware, aheadAim: 1.05}"),
+            [format!("spec.headroom.aheadAim: {HEADROOM_AHEAD_RANGE}")]
+        );
+        assert_eq!(
+            problems("headroom: {aheadAim: 0.85}"),
+            [format!("spec.headroom.aheadAim: {HEADROOM_AHEAD_RANGE}")]
+        );
+        assert_eq!(
+            problems("headroom: {policy: BudgetAware, behindAim: 0.3}"),
+            [format!("spec.headroom.behindAim: {HEADROOM_BEHIND_RANGE}")]
+        );
+        assert_eq!(
+            problems("headroom: {policy: BudgetAware, behindAim: .nan}"),
+            [format!("spec.headroom.behindAim: {HEADROOM_BEHIND_RANGE}")]
         );
     }
 

@@ -34,6 +34,7 @@ fn cycle(c: &mut Criterion) {
             pool_wait: Some(0.0),
             ready_replicas: Some(4),
             cpu_utilization: Some(0.5),
+            error_budget: None,
         };
         let mut state = ControllerState::default();
         for k in 0..20 {

@@ -25,6 +25,37 @@ pub fn promql(bad: &str, total: &str, allowed: f64) -> String {
     format!("1 - ({bad} / ({total} > 0)) / {allowed}")
 }
 
+/// Where an SLO's error budget stands in its window, for budget-aware
+/// headroom: the budget as read (a ratio over the window's requests so far)
+/// and how much of the window has passed.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BudgetPosition {
+    /// The worst objective's budget left, `1 - (bad / total) / allowed` over
+    /// the requests of the window so far; below 0 when overspent.
+    pub remaining: f64,
+    /// Share of the window passed, in (0, 1]: 1 once the window is full.
+    pub elapsed: f64,
+}
+
+impl BudgetPosition {
+    /// A position from finite values, `elapsed` clamped to (0, 1]; `None`
+    /// otherwise, so a missing or broken reading is never a budget ahead.
+    pub fn new(remaining: f64, elapsed: f64) -> Option<Self> {
+        (remaining.is_finite() && elapsed.is_finite() && elapsed > 0.0).then(|| Self {
+            remaining,
+            elapsed: elapsed.min(1.0),
+        })
+    }
+
+    /// How far the budget is ahead of its linear burn schedule, as a share of
+    /// the whole window's allowance (negative: behind). Spending at the rate
+    /// read so far, `(1 - remaining) x elapsed` of the allowance is gone; the
+    /// schedule leaves `1 - elapsed`, so the lead is `remaining x elapsed`.
+    pub fn lead(&self) -> f64 {
+        self.remaining * self.elapsed
+    }
+}
+
 /// The budgets of one SLO's objectives.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ErrorBudget {
@@ -78,6 +109,18 @@ mod tests {
             "1 - (b / (t > 0)) / 0.01",
             "the recording rule's text"
         );
+    }
+
+    #[test]
+    fn the_lead_over_the_linear_schedule() {
+        // A third of the window gone, a tenth of the allowed share bad: 1/30
+        // of the allowance spent where the schedule spent 1/3.
+        let p = BudgetPosition::new(0.9, 1.0 / 3.0).unwrap();
+        assert!((p.lead() - 0.3).abs() < 1e-12, "{}", p.lead());
+        assert!(BudgetPosition::new(-0.5, 2.0).unwrap().lead() < 0.0);
+        assert_eq!(BudgetPosition::new(f64::NAN, 0.5), None);
+        assert_eq!(BudgetPosition::new(0.5, 0.0), None, "no window passed");
+        assert_eq!(BudgetPosition::new(0.5, f64::INFINITY), None);
     }
 
     #[test]

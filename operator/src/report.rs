@@ -4,8 +4,8 @@
 
 use governor_crds::conditions::{FALSE, TRUE, kind, reason};
 use governor_crds::{
-    CurrentDesired, DECISION_LOG_LIMIT, Decision, Knob, Latency, ObjectiveState, ObservedSignals,
-    ServiceLevelObjectiveSpec as Spec, ServiceLevelObjectiveStatus as Status,
+    CurrentDesired, DECISION_LOG_LIMIT, Decision, HeadroomStatus, Knob, Latency, ObjectiveState,
+    ObservedSignals, ServiceLevelObjectiveSpec as Spec, ServiceLevelObjectiveStatus as Status,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -324,6 +324,10 @@ pub fn status(prev: Option<&Status>, p: &Pass) -> Status {
         observed,
         error_budget_remaining: p.error_budget.worst(),
         objectives: p.error_budget.objectives.clone(),
+        headroom: p.plan.headroom.as_ref().map(|h| HeadroomStatus {
+            aim: h.share,
+            budget_lead: h.lead,
+        }),
         replicas: Some(replicas),
         pool_size,
         last_warm_up: if p.plan.warm_up.is_some() && !p.plan.dry_run {

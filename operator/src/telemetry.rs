@@ -103,8 +103,11 @@ pub mod metrics {
     pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
     pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
     pub const SLO_LATENCY: &str = governor_dashboard::read::series::LATENCY;
+    /// The share of each latency target the replicas are planned for (0.9
+    /// with fixed headroom; moved by the budget with `headroom.policy: BudgetAware`).
+    pub const SLO_LATENCY_AIM: &str = "governor_slo_latency_aim_ratio";
 
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
@@ -115,5 +118,6 @@ pub mod metrics {
         SLO_REPLICAS,
         SLO_POOL_SIZE,
         SLO_LATENCY,
+        SLO_LATENCY_AIM,
     ];
 }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::sim::bench::{Figures, suite};
 use crate::sim::pareto::{self, Comparison};
 use crate::sim::policy::{POLICIES, canonical_name};
-use crate::sim::scenario::{BUILT_IN, Scenario};
+use crate::sim::scenario::{BUILT_IN, LONG, Scenario};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Format {
@@ -25,7 +25,7 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache, sawtooth, step-down, noisy, slow-dependency, weekly, bad-pod.
+    /// Scenario name, comma-separated names, or "all": audit, diurnal, flash-crowd, slow-ramp, db-bound, cold-cache, sawtooth, step-down, noisy, slow-dependency, weekly, bad-pod; "month" (30 compressed days) by name only.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// A CSV trace of `seconds,rps` lines instead of a built-in scenario.
@@ -33,7 +33,7 @@ pub struct Args {
     pub trace: Option<PathBuf>,
     /// Policy names (comma-separated) or "all": governor, hpa-cpu, hpa-latency, static, oracle;
     /// hpa-cpu:T sets the CPU target in percent (hpa-cpu is hpa-cpu:70), hpa-latency:F the
-    /// P99 threshold as a fraction of the P99 target (hpa-latency is hpa-latency:1).
+    /// P99 threshold as a fraction of the P99 target (hpa-latency is hpa-latency:1); "governor-budget-aware" by name only.
     #[arg(long, default_value = "all")]
     pub policy: String,
     /// Runs the cost-against-quality sweep instead of --policy: governor, oracle,
@@ -93,8 +93,9 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
         for name in names {
             scenarios.push(Scenario::built_in(name.trim()).ok_or_else(|| {
                 format!(
-                    "unknown scenario {name:?}; choose one of: all, {}",
-                    BUILT_IN.join(", ")
+                    "unknown scenario {name:?}; choose one of: all, {}, {}",
+                    BUILT_IN.join(", "),
+                    LONG.join(", ")
                 )
             })?);
         }

@@ -68,6 +68,7 @@ pub struct Metrics {
     pub replicas: Family<Slo, Gauge>,
     pub pool_size: Family<Slo, Gauge>,
     pub latency: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub latency_aim: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Registers `metric` under a full name: prometheus-client adds `_total` to counters.
@@ -95,6 +96,7 @@ impl Metrics {
             replicas: Family::default(),
             pool_size: Family::default(),
             latency: Family::default(),
+            latency_aim: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -161,6 +163,11 @@ impl Metrics {
             names::SLO_LATENCY,
             "Latency of each SLO last observed, by quantile, in seconds",
             m.latency.clone(),
+        );
+        registry.register(
+            names::SLO_LATENCY_AIM,
+            "Share of each latency target the replicas are planned for (0.9: 10 % headroom)",
+            m.latency_aim.clone(),
         );
         Self { registry, ..m }
     }
@@ -252,6 +259,7 @@ impl Metrics {
         self.replicas.remove(&slo);
         self.pool_size.remove(&slo);
         self.budget.remove(&slo);
+        self.latency_aim.remove(&slo);
         for objective in objectives() {
             self.objective_budget.remove(&SloObjective {
                 namespace: namespace.into(),

@@ -244,11 +244,16 @@ fn decide_now(
 ) -> (Plan, Observation) {
     let (now, at) = (ctx.unix_now(), ctx.clock.now());
     ctx.memories.with(slo, |m| {
-        let (cycle, obs, causes) = m
+        let (cycle, mut obs, causes) = m
             .reading
             .as_ref()
             .map(|(n, r)| (*n, r.observation.clone(), r.hold_causes()))
             .unwrap_or_default();
+        obs.error_budget = m
+            .reading
+            .as_ref()
+            .and_then(|(_, r)| r.budget.as_ref())
+            .and_then(|b| budget_position(slo, b.budget.worst()?, now));
         if std::mem::take(&mut m.stale) {
             m.state = crate::decide::ControllerState::seeded(slo.status.as_ref());
         }
@@ -265,6 +270,19 @@ fn decide_now(
         m.decided = Some((at, cycle));
         (plan, obs)
     })
+}
+
+/// Where the SLO's budget stands in its window: the budget as read, and the
+/// share of the window since the SLO was created (1 once it is older than
+/// its window; the recording starts no earlier than the SLO).
+fn budget_position(
+    slo: &ServiceLevelObjective,
+    remaining: f64,
+    now: f64,
+) -> Option<crate::error_budget::BudgetPosition> {
+    let created = slo.metadata.creation_timestamp.as_ref()?.0.as_millisecond() as f64 / 1000.0;
+    let window = slo.spec.objectives.window.as_secs_f64();
+    crate::error_budget::BudgetPosition::new(remaining, (now - created) / window)
 }
 
 /// Applies the plan through the cluster port, unless DryRun.

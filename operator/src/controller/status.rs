@@ -86,6 +86,11 @@ pub fn record_metrics(
         .replicas
         .get_or_create(&labels)
         .set(i64::from(current.replicas));
+    let aim = status
+        .headroom
+        .as_ref()
+        .map_or(crate::decide::LATENCY_MARGIN, |h| h.aim);
+    ctx.metrics.latency_aim.get_or_create(&labels).set(aim);
     if let Some(p) = current
         .pool_size
         .filter(|_| slo.spec.connection_pool.is_some())

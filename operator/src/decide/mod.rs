@@ -13,6 +13,7 @@ use crate::observe::Observation;
 
 mod bottleneck;
 mod budget;
+pub mod headroom;
 mod hold;
 mod limits;
 mod load;
@@ -23,6 +24,7 @@ pub mod testing;
 mod warm_up;
 
 pub use budget::ConnectionBudget;
+pub use headroom::{Aim, HeadroomAim};
 pub use limits::Limits;
 use load::Load;
 use pressure::Pressure;
@@ -60,6 +62,8 @@ pub struct Plan {
     pub objective_state: Option<ObjectiveState>,
     /// Decided in DryRun mode: report, do not apply.
     pub dry_run: bool,
+    /// The budget-aware headroom of this pass (`None` with fixed headroom).
+    pub headroom: Option<HeadroomAim>,
 }
 
 impl Plan {
@@ -77,6 +81,8 @@ pub struct ControllerState {
     /// Replica counts in effect (time set, replicas), for rate limits.
     pub history: VecDeque<(f64, u32)>,
     pub last_warm_up: Option<f64>,
+    /// The budget-aware headroom in effect (`None` with fixed headroom).
+    pub aim: Option<Aim>,
 }
 
 impl ControllerState {
@@ -94,6 +100,16 @@ impl ControllerState {
             t.0.as_millisecond() as f64 / 1000.0
         };
         state.last_warm_up = status.last_warm_up.as_ref().map(secs);
+        // The aim goes on from where the last leader left it, at its pace.
+        state.aim = status
+            .headroom
+            .as_ref()
+            .zip(status.observed.as_ref())
+            .map(|(h, o)| Aim {
+                share: h.aim,
+                goal: h.aim,
+                at: secs(&o.time),
+            });
         let changes = status
             .decisions
             .iter()
@@ -138,6 +154,10 @@ struct Pass<'a> {
     interval: f64,
     targets: Vec<(Quantile, Latency)>,
     dry_run: bool,
+    /// Share of each latency target the replicas are planned for.
+    aim: f64,
+    /// Why the aim is not the fixed one, for the reasons of changes.
+    headroom: Option<String>,
 }
 
 impl<'a> Pass<'a> {
@@ -151,6 +171,8 @@ impl<'a> Pass<'a> {
             interval: secs(spec.objectives.evaluation_interval).max(1.0),
             targets: spec.objectives.latency.targets(),
             dry_run: spec.scaling.mode == Mode::DryRun,
+            aim: LATENCY_MARGIN,
+            headroom: None,
         }
     }
 
@@ -179,11 +201,16 @@ pub fn decide(
     now: f64,
 ) -> (Plan, ControllerState) {
     let mut next = state;
-    let pass = Pass::new(spec, obs, current, now);
+    let mut pass = Pass::new(spec, obs, current, now);
     let mut plan = Plan {
         dry_run: pass.dry_run,
         ..Plan::default()
     };
+    if let Some((aim, kept)) = headroom::aim(spec, pass.obs.error_budget, next.aim, now) {
+        (pass.aim, pass.headroom) = (aim.share, Some(aim.why.clone()));
+        next.aim = Some(kept);
+        plan.headroom = Some(aim);
+    }
     if next.history.back().is_none_or(|&(_, r)| r != pass.cur()) {
         next.history.push_back((now, pass.cur()));
     }
@@ -416,6 +443,69 @@ mod tests {
         let why = plan.bottleneck.expect("the budget is the bottleneck");
         assert!(why.contains("budget 80"), "{why}");
         assert_eq!(plan.replicas, None, "no replica added into the bottleneck");
+    }
+
+    /// The replicas decided when P99 rises to `p99` at 200 rps on 4 replicas
+    /// with the budget at `position` (remaining, elapsed), after a model
+    /// learned at 100 rps, with the aim already settled where that position
+    /// sends it.
+    fn replicas_with_budget(spec: &Spec, p99: f64, position: Option<(f64, f64)>) -> (u32, Plan) {
+        let (_, mut state) = run(spec, &[0.05; 8], at(4, None));
+        let position = position.and_then(|(r, e)| crate::error_budget::BudgetPosition::new(r, e));
+        let now = 15.0 * 9.0;
+        if let Some((aim, kept)) = headroom::aim(spec, position, None, now) {
+            // Settled: the goal reached.
+            let goal = kept.goal;
+            state.aim = Some(Aim {
+                share: goal,
+                goal,
+                at: now,
+            });
+            assert!(aim.share <= 1.0);
+        }
+        let mut obs = observed(now, p99, 4);
+        obs.request_rate = Some(200.0);
+        obs.error_budget = position;
+        let (plan, _) = decide(spec, state, &obs, at(4, None), now);
+        (plan.replicas.as_ref().map_or(4, |c| c.to), plan)
+    }
+
+    #[test]
+    fn a_budget_behind_schedule_gets_at_least_the_replicas_of_fixed_headroom() {
+        let fixed = SpecBuilder::new()
+            .p99("100ms")
+            .replicas(1, 40)
+            .scale_up(40, 1000, "15s")
+            .build();
+        let mut aware = fixed.clone();
+        aware.headroom = Some(governor_crds::Headroom {
+            policy: governor_crds::HeadroomPolicy::BudgetAware,
+            ..governor_crds::Headroom::default()
+        });
+        let mut more = false;
+        for p99 in [0.06, 0.07, 0.08, 0.085, 0.095] {
+            let (base, _) = replicas_with_budget(&fixed, p99, Some((-0.5, 1.0)));
+            let (behind, plan) = replicas_with_budget(&aware, p99, Some((-0.5, 1.0)));
+            let (ahead, _) = replicas_with_budget(&aware, p99, Some((0.9, 0.5)));
+            let (unknown, _) = replicas_with_budget(&aware, p99, None);
+            println!("p99 {p99}: fixed {base}, behind {behind}, ahead {ahead}, unknown {unknown}");
+            assert!(behind >= base, "p99 {p99}: behind {behind} < fixed {base}");
+            assert!(ahead <= base, "p99 {p99}: ahead {ahead} > fixed {base}");
+            assert_eq!(
+                unknown, base,
+                "p99 {p99}: an unknown budget is fixed headroom"
+            );
+            more |= behind > base;
+            let h = plan.headroom.expect("budget-aware reports its aim");
+            assert_eq!(h.share, 0.8);
+            if let Some(c) = plan.replicas.filter(|c| c.to > 4) {
+                assert!(c.reason.contains("planned at 80.0 % of each latency target: the error budget is 50 % of the window's allowance behind"), "{}", c.reason);
+            }
+        }
+        assert!(more, "the extra headroom added no replica");
+        // Fixed headroom keeps no aim and reports none.
+        let (_, plan) = replicas_with_budget(&fixed, 0.08, Some((0.9, 0.5)));
+        assert_eq!(plan.headroom, None);
     }
 
     #[test]

@@ -3,9 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{
-    Change, ControllerState, LATENCY_MARGIN, Pass, load::Load, ms, pressure::Pressure, secs,
-};
+use super::{Change, ControllerState, Pass, load::Load, ms, pressure::Pressure, secs};
 use crate::estimate::Estimate;
 
 /// Per-replica load within this share of the load that once breached by
@@ -127,7 +125,7 @@ fn floor_over(pass: &Pass, model: &Estimate) -> bool {
     pass.targets.iter().any(|(q, t)| {
         model
             .base(*q)
-            .is_some_and(|b| b > t.as_secs_f64() * LATENCY_MARGIN)
+            .is_some_and(|b| b > t.as_secs_f64() * pass.aim)
     })
 }
 
@@ -146,7 +144,7 @@ fn by_model(pass: &Pass, model: &Estimate, forecast: f64) -> u32 {
         let meets = pass.targets.iter().all(|(q, t)| {
             model
                 .predict(*q, per)
-                .is_none_or(|p| p <= t.as_secs_f64() * LATENCY_MARGIN)
+                .is_none_or(|p| p <= t.as_secs_f64() * pass.aim)
         });
         if meets {
             return n;
@@ -252,12 +250,15 @@ fn reason(
             load.ready
         ),
         Basis::Model => format!(
-            "{} replicas meet every latency objective at {:.0} rps forecast ({:.0} rps now; model: k={:.0} per replica, S={})",
+            "{} replicas meet every latency objective at {:.0} rps forecast ({:.0} rps now; model: k={:.0} per replica, S={}){}",
             want.n,
             load.forecast,
             load.rate,
             model.concurrency,
-            model.service_time.map_or("?".into(), ms)
+            model.service_time.map_or("?".into(), ms),
+            pass.headroom
+                .as_ref()
+                .map_or(String::new(), |h| format!(", {h}"))
         ),
     };
     let reason = if to > cur && want.basis != Basis::Feedback {

@@ -68,6 +68,8 @@ pub struct Observation {
     pub ready_replicas: Option<u32>,
     /// Mean CPU utilization of ready replicas, in [0, 1] (for the HPA baseline).
     pub cpu_utilization: Option<f64>,
+    /// The error budget's position in its window, when known (budget-aware headroom).
+    pub error_budget: Option<crate::error_budget::BudgetPosition>,
 }
 
 /// Finite and not negative, or missing.
@@ -91,6 +93,9 @@ impl Observation {
         o.pool_pending = clean(o.pool_pending);
         o.pool_wait = clean(o.pool_wait);
         o.cpu_utilization = clean(o.cpu_utilization);
+        o.error_budget = self
+            .error_budget
+            .and_then(|b| crate::error_budget::BudgetPosition::new(b.remaining, b.elapsed));
         o
     }
 }

@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::decide::{Actuation, connection_budget};
-
+use crate::error_budget::{BudgetPosition, ErrorBudget};
 use crate::observe::Observation;
+use crate::rules::BudgetObjective;
 
 use super::engine::{MinuteStats, SimPort, Simulation};
 use super::oracle;
@@ -44,6 +45,10 @@ pub struct Figures {
     /// Wall time of the run (summed over seeds), planning included.
     #[serde(skip)]
     pub run_seconds: f64,
+    /// Share of the error budget spent over the run, the worst objective's
+    /// `(bad / total) / allowed` (1 spends exactly the allowance); the `month`
+    /// scenario's run is its SLO's whole window.
+    pub error_budget_spent: Option<f64>,
 }
 
 /// One run in progress: the simulation and what it tracks between evaluations.
@@ -59,6 +64,8 @@ pub(crate) struct Run<'a> {
     lo: u32,
     hi: u32,
     before_breach: Option<u32>,
+    /// The objectives whose budget is counted, as on a cluster.
+    objectives: Vec<BudgetObjective>,
 }
 
 /// Runs one policy on one scenario with one seed.
@@ -130,7 +137,22 @@ impl<'a> Run<'a> {
             lo: u32::MAX,
             hi: 0,
             before_breach: None,
+            objectives: crate::rules::budget_objectives(
+                &governor_crds::ServiceLevelObjective::new(&scenario.name, scenario.spec.clone()),
+            ),
         }
+    }
+
+    /// The budget as the operator reads it: counted from the start of the run,
+    /// which is the start of the SLO's window.
+    fn budget(&self) -> ErrorBudget {
+        let (total, bad) = self.sim.counters.missed(&self.objectives);
+        ErrorBudget::from_counts(
+            self.objectives
+                .iter()
+                .zip(bad)
+                .map(|(o, bad)| (o.id.as_str(), bad, total, o.allowed)),
+        )
     }
 
     /// Runs the simulation to `t`, then lets the policy evaluate and act.
@@ -142,7 +164,13 @@ impl<'a> Run<'a> {
             self.peak_db = self.peak_db.max(sim.peak_db_connections);
         }
         sim.peak_db_connections = sim.db_connections();
-        let obs = sim.observe();
+        let mut obs = sim.observe();
+        let window = scenario.spec.objectives.window.as_secs_f64();
+        obs.error_budget = self
+            .budget()
+            .worst()
+            .and_then(|r| BudgetPosition::new(r, t / window));
+        let sim = &mut self.sim;
         let current = Actuation {
             replicas: sim.replicas(),
             pool_size: Some(sim.pool_size()),
@@ -198,6 +226,7 @@ impl<'a> Run<'a> {
             replicas_before_breach: self.before_breach,
             oracle_feasible: None,
             run_seconds: 0.0,
+            error_budget_spent: self.budget().worst().map(|r| 1.0 - r),
         }
     }
 }
@@ -265,6 +294,9 @@ pub fn average(runs: &[Figures]) -> Figures {
         .filter_map(|r| r.oracle_feasible)
         .reduce(|a, b| a && b);
     out.run_seconds = runs.iter().map(|r| r.run_seconds).sum();
+    let spent: Vec<f64> = runs.iter().filter_map(|r| r.error_budget_spent).collect();
+    out.error_budget_spent =
+        (!spent.is_empty()).then(|| spent.iter().sum::<f64>() / spent.len() as f64);
     out
 }
 

@@ -17,7 +17,7 @@ use crate::decide::{Actuation, ControllerState, decide};
 use crate::error_budget::{self, ErrorBudget};
 use crate::report::{self, Pass};
 use crate::rules::BudgetObjective;
-use crate::sim::engine::{BUCKETS, SimPort};
+use crate::sim::engine::SimPort;
 use crate::sim::live::{LiveService, services};
 use crate::sim::scenario::Scenario;
 
@@ -70,29 +70,7 @@ fn objectives(slo: &ServiceLevelObjective) -> Vec<BudgetObjective> {
 
 impl DemoService {
     fn tally(&self) -> Tally {
-        let c = &self.live.sim.counters;
-        let per_bucket: Vec<u64> = c
-            .ok_buckets
-            .iter()
-            .zip(c.error_buckets.iter())
-            .map(|(a, b)| a + b)
-            .collect();
-        let total = per_bucket.iter().sum::<u64>() as f64;
-        let errors = c.error_buckets.iter().sum::<u64>() as f64;
-        let bad = objectives(&self.slo)
-            .into_iter()
-            .map(|o| match o.latency_target {
-                // Requests in buckets whose upper bound is over the threshold: the
-                // ratio SLI that burn-rate alerts use.
-                Some(t) => per_bucket
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| BUCKETS.get(*i).is_none_or(|le| *le > t + 1e-12))
-                    .map(|(_, n)| *n as f64)
-                    .sum(),
-                None => errors,
-            })
-            .collect();
+        let (total, bad) = self.live.sim.counters.missed(&objectives(&self.slo));
         Tally {
             t: self.live.sim.now(),
             total,

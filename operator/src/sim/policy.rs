@@ -24,6 +24,12 @@ pub trait Policy {
 
 pub const POLICIES: [&str; 5] = ["governor", "hpa-cpu", "hpa-latency", "static", "oracle"];
 
+/// Policies run by name only, not with "all".
+pub const EXTRA_POLICIES: [&str; 1] = [BUDGET_AWARE];
+
+/// Governor with `headroom.policy: BudgetAware` (the spec's default aims).
+pub const BUDGET_AWARE: &str = "governor-budget-aware";
+
 /// Builds a policy by name for a scenario; `hpa-cpu:T` and `hpa-latency:F` name
 /// an HPA setting (see [`HpaSetting::parse`]). The oracle is planned per seed
 /// (`super::oracle`), so it is not built here.
@@ -34,6 +40,16 @@ pub fn by_name(name: &str, scenario: &Scenario) -> Option<Box<dyn Policy>> {
     Some(match name {
         "governor" => Box::new(Governor {
             spec: scenario.spec.clone(),
+            state: ControllerState::default(),
+        }),
+        BUDGET_AWARE => Box::new(Governor {
+            spec: governor_crds::ServiceLevelObjectiveSpec {
+                headroom: Some(governor_crds::Headroom {
+                    policy: governor_crds::HeadroomPolicy::BudgetAware,
+                    ..governor_crds::Headroom::default()
+                }),
+                ..scenario.spec.clone()
+            },
             state: ControllerState::default(),
         }),
         "static" => Box::new(Static { replicas: 2 }),
@@ -48,9 +64,9 @@ pub fn canonical_name(name: &str) -> Result<String, String> {
     match HpaSetting::parse(name)? {
         Some(setting) if name.contains(':') => Ok(setting.to_string()),
         Some(_) => Ok(name.to_string()),
-        None if POLICIES.contains(&name) => Ok(name.to_string()),
+        None if POLICIES.contains(&name) || EXTRA_POLICIES.contains(&name) => Ok(name.to_string()),
         None => Err(format!(
-            "unknown policy {name:?}; choose from: all, governor, hpa-cpu[:T], hpa-latency[:F], static, oracle"
+            "unknown policy {name:?}; choose from: all, governor, hpa-cpu[:T], hpa-latency[:F], static, oracle, {BUDGET_AWARE}"
         )),
     }
 }
@@ -120,7 +136,12 @@ pub struct Governor {
 
 impl Policy for Governor {
     fn name(&self) -> &'static str {
-        "governor"
+        let policy = self.spec.headroom.as_ref().map(|h| h.policy);
+        if policy == Some(governor_crds::HeadroomPolicy::BudgetAware) {
+            BUDGET_AWARE
+        } else {
+            "governor"
+        }
     }
     fn evaluate(&mut self, obs: &Observation, current: Actuation, now: f64) -> Action {
         let (plan, next) = decide(

@@ -19,6 +19,15 @@ pub struct Scenario {
     pub spec: ServiceLevelObjectiveSpec,
 }
 
+/// Days of the `month` scenario, and the seconds each is compressed to: an
+/// hour of the day in a minute.
+pub const MONTH_DAYS: u32 = 30;
+pub const MONTH_DAY_SECONDS: f64 = 1440.0;
+
+/// Scenarios run by name only, not with "all": the month takes as long as
+/// the rest together.
+pub const LONG: [&str; 1] = ["month"];
+
 /// The longest trace `from_trace` accepts, in seconds (30 days): the simulator
 /// keeps per-minute schedules, so an absurd timestamp would ask for an absurd
 /// allocation.
@@ -251,8 +260,41 @@ impl Scenario {
                 };
                 s
             }
+            "month" => Self::month(MONTH_DAYS, MONTH_DAY_SECONDS),
             _ => return None,
         })
+    }
+
+    /// `days` compressed days of `day_seconds` each, on the audit's service:
+    /// a diurnal day (60 to 460 rps), 30 % less on the sixth and seventh day
+    /// of each week, 25 % more on every tenth (a sale). The SLO's window is the
+    /// whole run, so the error budget at the end is the window's.
+    pub fn month(days: u32, day_seconds: f64) -> Self {
+        let mut s = Self::built_in("diurnal").expect("diurnal scenario");
+        let step = day_seconds / 24.0;
+        let mut load = Vec::new();
+        for d in 0..days {
+            let start = f64::from(d) * day_seconds;
+            let scale = match (d % 7, d % 10) {
+                (_, 9) => 1.25,
+                (5 | 6, _) => 0.7,
+                _ => 1.0,
+            };
+            for h in 0..24 {
+                let phase = f64::from(h) / 24.0 * std::f64::consts::TAU;
+                load.push((
+                    start + f64::from(h) * step,
+                    scale * (260.0 - 200.0 * phase.cos()),
+                ));
+            }
+        }
+        let duration = f64::from(days) * day_seconds;
+        load.push((duration, s.rate(0.0)));
+        s.name = "month".into();
+        s.duration = duration;
+        s.load = load;
+        s.spec.objectives.window = governor_crds::Duration::from_secs(duration as u64);
+        s
     }
 
     /// A scenario from a CSV trace of `seconds,rps` lines, on the audit's service.

@@ -165,6 +165,7 @@ fn observation(step: &Step, now: f64, replicas: u32, pool: u32) -> Observation {
         pool_wait: step.pending.map(|p| p / 100.0),
         ready_replicas: Some((f64::from(replicas) * step.ready_fraction).round() as u32),
         cpu_utilization: step.hit,
+        error_budget: None,
     }
 }
 

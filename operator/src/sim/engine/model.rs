@@ -116,6 +116,35 @@ pub struct Counters {
     pub native: crate::sim::native::NativeHistogram,
 }
 
+impl Counters {
+    /// All requests, and for each objective those that missed it: requests
+    /// in buckets whose upper bound is over a latency target (the ratio SLI
+    /// the budget rules count), or failed ones for the error objective.
+    pub fn missed(&self, objectives: &[crate::rules::BudgetObjective]) -> (f64, Vec<f64>) {
+        let per_bucket: Vec<u64> = self
+            .ok_buckets
+            .iter()
+            .zip(self.error_buckets.iter())
+            .map(|(a, b)| a + b)
+            .collect();
+        let total = per_bucket.iter().sum::<u64>() as f64;
+        let errors = self.error_buckets.iter().sum::<u64>() as f64;
+        let bad = objectives
+            .iter()
+            .map(|o| match o.latency_target {
+                Some(t) => per_bucket
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| BUCKETS.get(*i).is_none_or(|le| *le > t + 1e-12))
+                    .map(|(_, n)| *n as f64)
+                    .sum(),
+                None => errors,
+            })
+            .collect();
+        (total, bad)
+    }
+}
+
 /// What one simulated minute looked like (ground truth, from every request).
 #[derive(Clone, Debug, Default)]
 pub struct MinuteStats {

@@ -44,6 +44,7 @@ impl Simulation {
             ready_replicas: Some(ready),
             cpu_utilization: (ready > 0 && complete > 0)
                 .then(|| cpu / (window * f64::from(ready) * f64::from(self.model.workers))),
+            error_budget: None,
         }
     }
 
