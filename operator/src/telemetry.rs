@@ -103,8 +103,13 @@ pub mod metrics {
     pub const SLO_REPLICAS: &str = governor_dashboard::read::series::REPLICAS;
     pub const SLO_POOL_SIZE: &str = governor_dashboard::read::series::POOL_SIZE;
     pub const SLO_LATENCY: &str = governor_dashboard::read::series::LATENCY;
+    /// Each latency target of the spec, in seconds (labels `namespace`, `slo`,
+    /// `quantile`): the Grafana dashboard draws it against the observed.
+    pub const SLO_LATENCY_TARGET: &str = "governor_slo_latency_target_seconds";
+    /// Cache hit rate last observed (labels `namespace`, `slo`); absent when unread.
+    pub const SLO_CACHE_HIT_RATIO: &str = "governor_slo_cache_hit_ratio";
 
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 12] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
@@ -115,5 +120,7 @@ pub mod metrics {
         SLO_REPLICAS,
         SLO_POOL_SIZE,
         SLO_LATENCY,
+        SLO_LATENCY_TARGET,
+        SLO_CACHE_HIT_RATIO,
     ];
 }

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub replicas: Family<Slo, Gauge>,
     pub pool_size: Family<Slo, Gauge>,
     pub latency: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub latency_target: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub cache_hit_ratio: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Registers `metric` under a full name: prometheus-client adds `_total` to counters.
@@ -95,6 +97,8 @@ impl Metrics {
             replicas: Family::default(),
             pool_size: Family::default(),
             latency: Family::default(),
+            latency_target: Family::default(),
+            cache_hit_ratio: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -161,6 +165,16 @@ impl Metrics {
             names::SLO_LATENCY,
             "Latency of each SLO last observed, by quantile, in seconds",
             m.latency.clone(),
+        );
+        registry.register(
+            names::SLO_LATENCY_TARGET,
+            "Latency target of each SLO by quantile, in seconds",
+            m.latency_target.clone(),
+        );
+        registry.register(
+            names::SLO_CACHE_HIT_RATIO,
+            "Cache hit rate of each SLO last observed",
+            m.cache_hit_ratio.clone(),
         );
         Self { registry, ..m }
     }
@@ -252,6 +266,7 @@ impl Metrics {
         self.replicas.remove(&slo);
         self.pool_size.remove(&slo);
         self.budget.remove(&slo);
+        self.cache_hit_ratio.remove(&slo);
         for objective in objectives() {
             self.objective_budget.remove(&SloObjective {
                 namespace: namespace.into(),
@@ -260,11 +275,13 @@ impl Metrics {
             });
         }
         for q in governor_crds::Quantile::ALL {
-            self.latency.remove(&SloQuantile {
+            let series = SloQuantile {
                 namespace: namespace.into(),
                 slo: name.into(),
                 quantile: q.name().into(),
-            });
+            };
+            self.latency.remove(&series);
+            self.latency_target.remove(&series);
         }
         for state in STATES {
             self.slo_state.remove(&SloState {
