@@ -285,7 +285,8 @@ fn target_of(o: &Value, at: &str, field: &str) -> Result<f64, Refusal> {
     let t = o["target"]
         .as_f64()
         .or_else(|| o["targetPercent"].as_f64().map(|p| p / 100.0));
-    match t {
+    // 99.9 / 100 is 0.9990000000000001 in binary: keep the digits that mean something.
+    match t.map(|t| (t * 1e9).round() / 1e9) {
         Some(t) if t > 0.0 && t < 1.0 => Ok(t),
         _ => Err(refuse(at, field, "target in (0, 1) or targetPercent in (0, 100) is required")),
     }
