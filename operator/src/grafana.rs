@@ -32,7 +32,10 @@ impl Scope {
         let mut scope = Scope::default();
         for slo in slos {
             scope.slos.push((
-                slo.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+                slo.metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
                 slo.metadata.name.clone().unwrap_or_default(),
             ));
             scope
@@ -90,7 +93,9 @@ fn variables(scope: &Scope) -> Vec<Value> {
         "current": {"text": "default", "value": "default"},
     });
     let windows: Vec<String> = if scope.windows.is_empty() {
-        windows(30.0 * 86_400.0).into_iter().collect::<BTreeSet<_>>()
+        windows(30.0 * 86_400.0)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
     } else {
         scope.windows.clone()
     }

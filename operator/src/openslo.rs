@@ -155,7 +155,11 @@ fn slo_part(docs: &Documents, slo: &Value, at: &str) -> Result<(Value, Part), Ve
     let mut refusals = Vec::new();
     let service = spec["service"].as_str().unwrap_or_default();
     if service.is_empty() {
-        refusals.push(refuse(at, "spec.service", "required: Governor reads the service's metrics by it"));
+        refusals.push(refuse(
+            at,
+            "spec.service",
+            "required: Governor reads the service's metrics by it",
+        ));
     }
     match spec["budgetingMethod"].as_str() {
         Some("Occurrences") => {}
@@ -198,7 +202,11 @@ fn window(tw: &Value, at: &str) -> Result<String, Refusal> {
         return Ok("30d".into());
     };
     if list.len() > 1 {
-        return Err(refuse(at, "spec.timeWindow", "exactly one time window is allowed"));
+        return Err(refuse(
+            at,
+            "spec.timeWindow",
+            "exactly one time window is allowed",
+        ));
     }
     let w = &list[0];
     if w["isRolling"] != true || !w["calendar"].is_null() {
@@ -243,19 +251,29 @@ fn target_ref(annotations: &Value, service: &str, at: &str) -> Result<Value, Ref
 }
 
 /// The SLO's indicator and objectives, into `part`.
-fn objectives(docs: &Documents, spec: &Value, at: &str, part: &mut Part) -> Result<(), Vec<Refusal>> {
+fn objectives(
+    docs: &Documents,
+    spec: &Value,
+    at: &str,
+    part: &mut Part,
+) -> Result<(), Vec<Refusal>> {
     let (sli, sli_at) = match (&spec["indicator"], spec["indicatorRef"].as_str()) {
         (Value::Object(_), _) => (spec["indicator"].clone(), "spec.indicator".to_string()),
         (_, Some(r)) => match docs.slis.get(r) {
             Some(doc) => (doc.clone(), format!("spec.indicatorRef ({r})")),
             None => {
-                return Err(vec![refuse(at, "spec.indicatorRef", format!("no SLI named {r:?} in the files"))]);
+                return Err(vec![refuse(
+                    at,
+                    "spec.indicatorRef",
+                    format!("no SLI named {r:?} in the files"),
+                )]);
             }
         },
         _ => {
-            let composite = spec["objectives"]
-                .as_array()
-                .is_some_and(|o| o.iter().any(|o| !o["indicator"].is_null() || !o["indicatorRef"].is_null()));
+            let composite = spec["objectives"].as_array().is_some_and(|o| {
+                o.iter()
+                    .any(|o| !o["indicator"].is_null() || !o["indicatorRef"].is_null())
+            });
             let why = if composite {
                 "a composite SLO (an indicator per objective) cannot be mapped: one ServiceLevelObjective has one set of signals"
             } else {
@@ -266,17 +284,39 @@ fn objectives(docs: &Documents, spec: &Value, at: &str, part: &mut Part) -> Resu
     };
     let objectives = spec["objectives"].as_array().cloned().unwrap_or_default();
     if objectives.is_empty() {
-        return Err(vec![refuse(at, "spec.objectives", "at least one objective is required")]);
+        return Err(vec![refuse(
+            at,
+            "spec.objectives",
+            "at least one objective is required",
+        )]);
     }
     let sli_spec = &sli["spec"];
     if !sli_spec["ratioMetric"].is_null() {
         let field = format!("{sli_at}.spec.ratioMetric");
-        ratio(docs, &sli_spec["ratioMetric"], &objectives, at, &field, part)
+        ratio(
+            docs,
+            &sli_spec["ratioMetric"],
+            &objectives,
+            at,
+            &field,
+            part,
+        )
     } else if !sli_spec["thresholdMetric"].is_null() {
         let field = format!("{sli_at}.spec.thresholdMetric");
-        threshold(docs, &sli_spec["thresholdMetric"], &objectives, at, &field, part)
+        threshold(
+            docs,
+            &sli_spec["thresholdMetric"],
+            &objectives,
+            at,
+            &field,
+            part,
+        )
     } else {
-        Err(vec![refuse(at, &format!("{sli_at}.spec"), "ratioMetric or thresholdMetric is required")])
+        Err(vec![refuse(
+            at,
+            &format!("{sli_at}.spec"),
+            "ratioMetric or thresholdMetric is required",
+        )])
     }
 }
 
@@ -288,12 +328,21 @@ fn target_of(o: &Value, at: &str, field: &str) -> Result<f64, Refusal> {
     // 99.9 / 100 is 0.9990000000000001 in binary: keep the digits that mean something.
     match t.map(|t| (t * 1e9).round() / 1e9) {
         Some(t) if t > 0.0 && t < 1.0 => Ok(t),
-        _ => Err(refuse(at, field, "target in (0, 1) or targetPercent in (0, 100) is required")),
+        _ => Err(refuse(
+            at,
+            field,
+            "target in (0, 1) or targetPercent in (0, 100) is required",
+        )),
     }
 }
 
 /// The PromQL of a Prometheus metric source (`spec.query`).
-fn prometheus_query(docs: &Documents, metric: &Value, at: &str, field: &str) -> Result<String, Refusal> {
+fn prometheus_query(
+    docs: &Documents,
+    metric: &Value,
+    at: &str,
+    field: &str,
+) -> Result<String, Refusal> {
     let source = &metric["metricSource"];
     let kind = match (source["type"].as_str(), source["metricSourceRef"].as_str()) {
         (Some(t), _) => t.to_string(),
@@ -302,7 +351,13 @@ fn prometheus_query(docs: &Documents, metric: &Value, at: &str, field: &str) -> 
             .get(r)
             .and_then(|d| d["spec"]["type"].as_str())
             .map(str::to_string)
-            .ok_or_else(|| refuse(at, &format!("{field}.metricSource.metricSourceRef"), format!("no DataSource named {r:?} with a type in the files")))?,
+            .ok_or_else(|| {
+                refuse(
+                    at,
+                    &format!("{field}.metricSource.metricSourceRef"),
+                    format!("no DataSource named {r:?} with a type in the files"),
+                )
+            })?,
         (None, None) => String::new(),
     };
     if !kind.eq_ignore_ascii_case("prometheus") {
@@ -314,7 +369,11 @@ fn prometheus_query(docs: &Documents, metric: &Value, at: &str, field: &str) -> 
     }
     let query = source["spec"]["query"].as_str().unwrap_or_default();
     if let Err(e) = governor_crds::promql::check_query(query) {
-        return Err(refuse(at, &format!("{field}.metricSource.spec.query"), format!("not PromQL Governor can run: {e}")));
+        return Err(refuse(
+            at,
+            &format!("{field}.metricSource.spec.query"),
+            format!("not PromQL Governor can run: {e}"),
+        ));
     }
     Ok(query.to_string())
 }
@@ -328,7 +387,11 @@ fn ratio(
     part: &mut Part,
 ) -> Result<(), Vec<Refusal>> {
     if !m["raw"].is_null() {
-        return Err(vec![refuse(at, &format!("{field}.raw"), "a precomputed ratio cannot be mapped: Governor needs the bad (or good) and total request rates")]);
+        return Err(vec![refuse(
+            at,
+            &format!("{field}.raw"),
+            "a precomputed ratio cannot be mapped: Governor needs the bad (or good) and total request rates",
+        )]);
     }
     let counter = m["counter"] == true;
     let rate = |which: &str| -> Result<String, Vec<Refusal>> {
@@ -349,7 +412,11 @@ fn ratio(
         _ => return Err(vec![refuse(at, field, "good or bad is required")]),
     };
     if objectives.len() > 1 {
-        return Err(vec![refuse(at, "spec.objectives", "one objective per ratio SLI: Governor has one availability objective per SLO")]);
+        return Err(vec![refuse(
+            at,
+            "spec.objectives",
+            "one objective per ratio SLI: Governor has one availability objective per SLO",
+        )]);
     }
     let t = target_of(&objectives[0], at, "spec.objectives[0]").map_err(|r| vec![r])?;
     part.availability = Some(t);
@@ -376,17 +443,31 @@ fn threshold(
         )]);
     };
     if objectives.len() > 1 {
-        return Err(vec![refuse(at, "spec.objectives", "one objective per threshold SLI")]);
+        return Err(vec![refuse(
+            at,
+            "spec.objectives",
+            "one objective per threshold SLI",
+        )]);
     }
     let o = &objectives[0];
     match o["op"].as_str() {
         Some("lte" | "lt") => {}
         other => {
-            return Err(vec![refuse(at, "spec.objectives[0].op", format!("{other:?} cannot be mapped: a latency target is an upper bound (lte or lt)"))]);
+            return Err(vec![refuse(
+                at,
+                "spec.objectives[0].op",
+                format!(
+                    "{other:?} cannot be mapped: a latency target is an upper bound (lte or lt)"
+                ),
+            )]);
         }
     }
     let Some(v) = o["value"].as_f64().filter(|v| v.is_finite() && *v > 0.0) else {
-        return Err(vec![refuse(at, "spec.objectives[0].value", "a latency in seconds, above 0, is required")]);
+        return Err(vec![refuse(
+            at,
+            "spec.objectives[0].value",
+            "a latency in seconds, above 0, is required",
+        )]);
     };
     target_of(o, at, "spec.objectives[0]").map_err(|r| vec![r])?;
     part.latency.insert(q, seconds_text(v));
@@ -408,11 +489,16 @@ fn per_second(query: &str, counter: bool) -> Option<String> {
 
 /// `histogram_quantile(Q, X)`: the quantile Governor knows and the text of X.
 fn histogram_quantile(query: &str) -> Option<(Quantile, String)> {
-    let rest = query.trim().strip_prefix("histogram_quantile")?.trim_start();
+    let rest = query
+        .trim()
+        .strip_prefix("histogram_quantile")?
+        .trim_start();
     let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
     let (q, x) = inner.split_once(',')?;
     let q: f64 = q.trim().parse().ok()?;
-    let quantile = Quantile::ALL.into_iter().find(|k| (k.value() - q).abs() < 1e-12)?;
+    let quantile = Quantile::ALL
+        .into_iter()
+        .find(|k| (k.value() - q).abs() < 1e-12)?;
     let x = x.trim();
     governor_crds::promql::check_query(x).ok()?;
     Some((quantile, x.to_string()))
@@ -431,7 +517,11 @@ fn seconds_text(v: f64) -> String {
 /// Which of Governor's tiers the policies ask for: a condition whose severity
 /// is `page` or `critical` the page tier, any other the ticket tier. `None`
 /// when the SLO has no policies (Governor's default: both).
-fn alert_tiers(docs: &Documents, policies: &Value, at: &str) -> Result<Option<(bool, bool)>, Vec<Refusal>> {
+fn alert_tiers(
+    docs: &Documents,
+    policies: &Value,
+    at: &str,
+) -> Result<Option<(bool, bool)>, Vec<Refusal>> {
     let Some(list) = policies.as_array().filter(|l| !l.is_empty()) else {
         return Ok(None);
     };
@@ -439,29 +529,52 @@ fn alert_tiers(docs: &Documents, policies: &Value, at: &str) -> Result<Option<(b
     for (i, p) in list.iter().enumerate() {
         let field = format!("spec.alertPolicies[{i}]");
         let policy = match p["alertPolicyRef"].as_str() {
-            Some(r) => docs
-                .policies
-                .get(r)
-                .cloned()
-                .ok_or_else(|| vec![refuse(at, &format!("{field}.alertPolicyRef"), format!("no AlertPolicy named {r:?} in the files"))])?,
+            Some(r) => docs.policies.get(r).cloned().ok_or_else(|| {
+                vec![refuse(
+                    at,
+                    &format!("{field}.alertPolicyRef"),
+                    format!("no AlertPolicy named {r:?} in the files"),
+                )]
+            })?,
             None => p.clone(),
         };
         if policy["spec"]["alertWhenBreaching"] == false {
             continue;
         }
-        for (j, c) in policy["spec"]["conditions"].as_array().into_iter().flatten().enumerate() {
+        for (j, c) in policy["spec"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let cfield = format!("{field}.spec.conditions[{j}]");
             if c["conditionRef"].is_string() {
-                return Err(vec![refuse(at, &format!("{cfield}.conditionRef"), "write the condition inline: its severity chooses the tier")]);
+                return Err(vec![refuse(
+                    at,
+                    &format!("{cfield}.conditionRef"),
+                    "write the condition inline: its severity chooses the tier",
+                )]);
             }
-            let kind = c["spec"]["condition"]["kind"].as_str().unwrap_or("burnrate");
+            let kind = c["spec"]["condition"]["kind"]
+                .as_str()
+                .unwrap_or("burnrate");
             if kind != "burnrate" {
-                return Err(vec![refuse(at, &format!("{cfield}.spec.condition.kind"), format!("{kind:?} cannot be mapped: Governor alerts on burn rates"))]);
+                return Err(vec![refuse(
+                    at,
+                    &format!("{cfield}.spec.condition.kind"),
+                    format!("{kind:?} cannot be mapped: Governor alerts on burn rates"),
+                )]);
             }
             match c["spec"]["severity"].as_str() {
                 Some("page" | "critical") => page = true,
                 Some(_) => ticket = true,
-                None => return Err(vec![refuse(at, &format!("{cfield}.spec.severity"), "required: it chooses the page or ticket tier")]),
+                None => {
+                    return Err(vec![refuse(
+                        at,
+                        &format!("{cfield}.spec.severity"),
+                        "required: it chooses the page or ticket tier",
+                    )]);
+                }
             }
         }
     }
@@ -472,10 +585,20 @@ fn alert_tiers(docs: &Documents, policies: &Value, at: &str) -> Result<Option<(b
 fn merge(at: &str, first: &Value, mut a: Part, head: &Value, b: Part) -> Result<Part, Refusal> {
     for key in ["service", "window", "targetRef"] {
         if first[key] != head[key] {
-            return Err(refuse(at, key, format!("differs from the other OpenSLO SLOs of the same {SLO_ANNOTATION}")));
+            return Err(refuse(
+                at,
+                key,
+                format!("differs from the other OpenSLO SLOs of the same {SLO_ANNOTATION}"),
+            ));
         }
     }
-    let clash = |what: &str| refuse(at, "spec.indicator", format!("a second {what} for the same {SLO_ANNOTATION}"));
+    let clash = |what: &str| {
+        refuse(
+            at,
+            "spec.indicator",
+            format!("a second {what} for the same {SLO_ANNOTATION}"),
+        )
+    };
     for (q, t) in b.latency {
         if a.latency.insert(q, t).is_some() {
             return Err(clash(&format!("{} target", q.name())));
@@ -552,18 +675,33 @@ fn manifest(namespace: &str, name: &str, head: &Value, part: Part) -> Value {
 pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
     let spec = &slo.spec;
     let name = slo.metadata.name.clone().unwrap_or_default();
-    let namespace = slo.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = slo
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let mut notes = Vec::new();
     let prom = &spec.indicators.prometheus;
     let selector = {
-        let mut parts = vec![format!("{}=\"{}\"", prom.service_label, governor_crds::promql::escape_label_value(&spec.service))];
-        parts.extend(prom.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", governor_crds::promql::escape_label_value(v))));
+        let mut parts = vec![format!(
+            "{}=\"{}\"",
+            prom.service_label,
+            governor_crds::promql::escape_label_value(&spec.service)
+        )];
+        parts.extend(
+            prom.labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", governor_crds::promql::escape_label_value(v))),
+        );
         parts.join(", ")
     };
     let window = duration(spec.objectives.window.as_secs_f64() as u64);
     let window = match window.strip_suffix('s') {
         Some(_) => {
-            notes.push(format!("the window {window} is not whole minutes; written as {}m", spec.objectives.window.as_secs_f64() as u64 / 60));
+            notes.push(format!(
+                "the window {window} is not whole minutes; written as {}m",
+                spec.objectives.window.as_secs_f64() as u64 / 60
+            ));
             format!("{}m", spec.objectives.window.as_secs_f64() as u64 / 60)
         }
         None => window,
@@ -593,7 +731,8 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
         }
         s
     };
-    let source = |query: String| json!({"metricSource": {"type": "Prometheus", "spec": {"query": query}}});
+    let source =
+        |query: String| json!({"metricSource": {"type": "Prometheus", "spec": {"query": query}}});
     let mut out = Vec::new();
     if spec.indicators.source == governor_crds::IndicatorSource::Jaeger {
         notes.push("latency is read from Jaeger traces, which OpenSLO's Prometheus SLIs cannot say: latency targets left out".into());
@@ -601,7 +740,10 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
         let buckets = match (&prom.latency.query, prom.latency.histogram) {
             (Some(q), _) => q.clone(),
             (None, governor_crds::HistogramKind::Classic) => {
-                format!("sum by (le) (rate({}_bucket{{{selector}}}[5m]))", prom.latency.metric)
+                format!(
+                    "sum by (le) (rate({}_bucket{{{selector}}}[5m]))",
+                    prom.latency.metric
+                )
             }
             (None, governor_crds::HistogramKind::Native) => {
                 format!("sum(rate({}{{{selector}}}[5m]))", prom.latency.metric)
@@ -619,10 +761,7 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
             ));
         }
     }
-    let allowed = match (spec.objectives.error_rate, spec.objectives.availability) {
-        (Some(e), Some(a)) => Some(e.min(1.0 - a)),
-        (e, a) => e.or(a.map(|a| 1.0 - a)),
-    };
+    let allowed = crate::rules::allowed_error_share(&spec.objectives);
     if let Some(allowed) = allowed {
         let requests = match (&prom.requests.query, &prom.requests.metric) {
             (Some(q), _) => q.clone(),
@@ -643,12 +782,18 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
             "spec": {"ratioMetric": {"counter": false, "bad": source(errors), "total": source(requests)}},
         });
         let target = ((1.0 - allowed) * 1e9).round() / 1e9;
-        out.push(document("errors", indicator, json!({"displayName": "Availability", "target": target})));
+        out.push(document(
+            "errors",
+            indicator,
+            json!({"displayName": "Availability", "target": target}),
+        ));
     }
     if spec.connection_pool.is_some() || spec.cache.is_some() {
         notes.push("the connection pool and cache settings have no OpenSLO form: left out".into());
     }
-    notes.push("scaling, and the Governor-only indicator fields, have no OpenSLO form: left out".into());
+    notes.push(
+        "scaling, and the Governor-only indicator fields, have no OpenSLO form: left out".into(),
+    );
     (out, notes)
 }
 
@@ -660,37 +805,40 @@ fn alert_policies(spec: &governor_crds::ServiceLevelObjectiveSpec) -> Vec<Value>
         return Vec::new();
     }
     let window = spec.objectives.window.as_secs_f64();
-    [(Tier::Page, a.page, "page"), (Tier::Ticket, a.ticket, "ticket")]
-        .into_iter()
-        .filter(|(_, on, _)| *on)
-        .map(|(tier, _, severity)| {
-            let (burn, long, _) = tier.pairs()[0];
-            json!({
-                "kind": "AlertPolicy",
-                "metadata": {"name": format!("governor-{severity}")},
-                "spec": {
-                    "alertWhenBreaching": true,
-                    "alertWhenResolved": false,
-                    "alertWhenNoData": false,
-                    "conditions": [{
-                        "kind": "AlertCondition",
-                        "metadata": {"name": format!("governor-{severity}-burn")},
-                        "spec": {
-                            "severity": severity,
-                            "condition": {
-                                "kind": "burnrate",
-                                "op": "gte",
-                                "threshold": burn,
-                                "lookbackWindow": duration(crate::rules::scaled_window(long, window)),
-                                "alertAfter": "0m",
-                            },
+    [
+        (Tier::Page, a.page, "page"),
+        (Tier::Ticket, a.ticket, "ticket"),
+    ]
+    .into_iter()
+    .filter(|(_, on, _)| *on)
+    .map(|(tier, _, severity)| {
+        let (burn, long, _) = tier.pairs()[0];
+        json!({
+            "kind": "AlertPolicy",
+            "metadata": {"name": format!("governor-{severity}")},
+            "spec": {
+                "alertWhenBreaching": true,
+                "alertWhenResolved": false,
+                "alertWhenNoData": false,
+                "conditions": [{
+                    "kind": "AlertCondition",
+                    "metadata": {"name": format!("governor-{severity}-burn")},
+                    "spec": {
+                        "severity": severity,
+                        "condition": {
+                            "kind": "burnrate",
+                            "op": "gte",
+                            "threshold": burn,
+                            "lookbackWindow": duration(crate::rules::scaled_window(long, window)),
+                            "alertAfter": "0m",
                         },
-                    }],
-                    "notificationTargets": [],
-                },
-            })
+                    },
+                }],
+                "notificationTargets": [],
+            },
         })
-        .collect()
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -699,7 +847,9 @@ mod tests {
 
     #[test]
     fn histogram_quantile_gives_the_quantile_and_the_bucket_rates() {
-        let (q, x) = histogram_quantile("histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m])))").unwrap();
+        let (q, x) =
+            histogram_quantile("histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m])))")
+                .unwrap();
         assert_eq!(q, Quantile::P99);
         assert_eq!(x, "sum by (le) (rate(h_bucket[5m]))");
         assert!(histogram_quantile("histogram_quantile(0.42, rate(h_bucket[5m]))").is_none());

@@ -65,7 +65,9 @@ fn crd_names_and_columns() {
         .collect();
     assert_eq!(
         columns,
-        ["P99", "Target", "Replicas", "Desired", "State", "Ready", "Age"]
+        [
+            "P99", "Target", "Replicas", "Desired", "State", "Ready", "Age"
+        ]
     );
     let column = |name: &str| {
         version["additionalPrinterColumns"]
@@ -77,7 +79,10 @@ fn crd_names_and_columns() {
             .clone()
     };
     assert_eq!(column("Target"), ".status.tightestTarget");
-    assert_eq!(column("Ready"), r#".status.conditions[?(@.type=="Ready")].status"#);
+    assert_eq!(
+        column("Ready"),
+        r#".status.conditions[?(@.type=="Ready")].status"#
+    );
 }
 
 /// Walks `spec.a.b` through the CRD's OpenAPI schema.

@@ -238,9 +238,7 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
             Output::Configmap => {
                 documents.push(rules::config_map(slo, &groups, &generator.metadata))
             }
-            Output::Vmrule => {
-                documents.push(Ok(rules::vm_rule(slo, &groups, &generator.metadata)))
-            }
+            Output::Vmrule => documents.push(Ok(rules::vm_rule(slo, &groups, &generator.metadata))),
         }
     }
     let text = match args.output {

@@ -25,8 +25,8 @@ use governor_crds::{Alerting, HistogramKind, IndicatorSource, Problem, ServiceLe
 use serde::Serialize;
 
 pub use apply::{
-    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule, rules_object_name,
-    vm_rule,
+    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule,
+    rules_object_name, vm_rule,
 };
 pub use metadata::ExtraMetadata;
 
@@ -36,6 +36,7 @@ pub use budget::{
 };
 
 use alerts::ObjectiveRules;
+pub use objectives::allowed_error_share;
 use objectives::objectives;
 
 /// Recording rule names.

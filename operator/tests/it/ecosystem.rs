@@ -18,18 +18,7 @@ use serde_json::Value;
 use crate::common;
 use crate::common::gate;
 use crate::common::operator::{deployment, start_operator_at};
-
-fn governor(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_governor"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::rules::governor;
 
 fn examples() -> String {
     repo_root().join("examples").display().to_string()
@@ -89,7 +78,9 @@ fn thanos_and_mimir_files_hold_the_prometheus_groups_and_pass_promtool() {
     let mut thanos: Value = serde_yaml_ng::from_str(&thanos).unwrap();
     for g in thanos["groups"].as_array_mut().unwrap() {
         assert_eq!(g["partial_response_strategy"], "warn", "{g}");
-        g.as_object_mut().unwrap().remove("partial_response_strategy");
+        g.as_object_mut()
+            .unwrap()
+            .remove("partial_response_strategy");
     }
     assert_eq!(thanos["groups"], Value::Array(groups.clone()));
     let file = dir.path().join("thanos-groups.yaml");
@@ -143,7 +134,10 @@ fn thanos_and_mimir_files_hold_the_prometheus_groups_and_pass_promtool() {
         &examples(),
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--ruler-namespace") && err.contains("'/'"), "{err}");
+    assert!(
+        err.contains("--ruler-namespace") && err.contains("'/'"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -152,9 +146,10 @@ async fn vmrules_are_accepted_by_the_victoriametrics_crd_on_a_real_api_server() 
     let cp = ControlPlane::start().await.unwrap();
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(cp.client.clone());
-    let crd: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("ecosystem/vmrule.crd.json")).unwrap())
-            .unwrap();
+    let crd: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("ecosystem/vmrule.crd.json")).unwrap(),
+    )
+    .unwrap();
     let params = PatchParams::apply("governor-tests").force();
     crds.patch(
         "vmrules.operator.victoriametrics.com",
@@ -178,8 +173,8 @@ async fn vmrules_are_accepted_by_the_victoriametrics_crd_on_a_real_api_server() 
     );
     let api: Api<DynamicObject> = Api::namespaced_with(cp.client.clone(), &ns.name, &ar);
     // Strict: a field the CRD's schema does not know is an error, not pruned.
-    let strict = PatchParams::apply("governor-tests")
-        .validation(kube::api::ValidationDirective::Strict);
+    let strict =
+        PatchParams::apply("governor-tests").validation(kube::api::ValidationDirective::Strict);
     for mut doc in docs {
         assert_eq!(doc["kind"], "VMRule");
         doc["metadata"]["namespace"] = ns.name.clone().into();
@@ -205,7 +200,10 @@ async fn vmrules_are_accepted_by_the_victoriametrics_crd_on_a_real_api_server() 
         .patch("wrong", &strict, &Patch::Apply(&wrong))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("partial_response_strategy"), "{err}");
+    assert!(
+        err.to_string().contains("partial_response_strategy"),
+        "{err}"
+    );
 }
 
 // ----- Grafana -----
@@ -248,8 +246,7 @@ fn the_grafana_dashboard_follows_grafanas_schema_and_its_promql_parses() {
         assert_eq!(exprs.len(), 10);
         for e in exprs {
             let promql = substituted(&e, "roadtrip", "5m");
-            promql_parser::parser::parse(&promql)
-                .unwrap_or_else(|err| panic!("{promql}: {err}"));
+            promql_parser::parser::parse(&promql).unwrap_or_else(|err| panic!("{promql}: {err}"));
         }
     }
     // The schema check bites: a dashboard without its templating is refused.
@@ -260,10 +257,9 @@ fn the_grafana_dashboard_follows_grafanas_schema_and_its_promql_parses() {
     assert!(errors.len() >= 2, "{errors:#?}");
 
     // The chart's copy is the generated dashboard.
-    let committed = std::fs::read_to_string(
-        repo_root().join("charts/governor/files/governor-dashboard.json"),
-    )
-    .unwrap();
+    let committed =
+        std::fs::read_to_string(repo_root().join("charts/governor/files/governor-dashboard.json"))
+            .unwrap();
     assert_eq!(
         committed, templated,
         "charts/governor/files/governor-dashboard.json is stale: governor grafana > charts/governor/files/governor-dashboard.json"
@@ -283,9 +279,10 @@ async fn every_grafana_panel_returns_data_from_the_operators_metrics_and_rules()
     cp.install_crds().await.unwrap();
     let ns = cp.temp_namespace("grafana").await.unwrap();
     let params = PatchParams::apply("governor-tests");
-    let mut slo: Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap())
-            .unwrap();
+    let mut slo: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo_root().join("examples/api.yaml")).unwrap(),
+    )
+    .unwrap();
     slo["metadata"]["namespace"] = ns.name.clone().into();
     slo["spec"]["objectives"]["window"] = "1h".into();
     slo["spec"]["objectives"]["evaluationInterval"] = "3s".into();
@@ -293,7 +290,11 @@ async fn every_grafana_panel_returns_data_from_the_operators_metrics_and_rules()
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(cp.client.clone(), &ns.name);
     deployments
-        .patch("roadtrip-api", &params, &Patch::Apply(deployment("roadtrip-api", 2)))
+        .patch(
+            "roadtrip-api",
+            &params,
+            &Patch::Apply(deployment("roadtrip-api", 2)),
+        )
         .await
         .unwrap();
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
@@ -406,7 +407,11 @@ fn openslo_documents_import_into_an_slo_that_validates() {
     let (code, out, _) = governor(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}\n{yaml}");
     let docs = yaml_docs(&yaml);
-    assert_eq!(docs.len(), 1, "two OpenSLO SLOs, one governor.dev/slo: {yaml}");
+    assert_eq!(
+        docs.len(),
+        1,
+        "two OpenSLO SLOs, one governor.dev/slo: {yaml}"
+    );
     let slo = &docs[0];
     assert_eq!(slo["metadata"]["name"], "checkout");
     assert_eq!(slo["metadata"]["namespace"], "default");
@@ -434,7 +439,10 @@ fn export_then_import_keeps_every_objective_and_is_a_fixed_point() {
     let dir = tempfile::tempdir().unwrap();
     let (code, exported, err) = governor(&["export", "openslo", &examples()]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("note: scaling"), "what is left out is said: {err}");
+    assert!(
+        err.contains("note: scaling"),
+        "what is left out is said: {err}"
+    );
     let first = dir.path().join("exported.yaml");
     std::fs::write(&first, &exported).unwrap();
     for doc in yaml_docs(&exported) {
@@ -472,12 +480,8 @@ fn export_then_import_keeps_every_objective_and_is_a_fixed_point() {
             original.spec.objectives.latency.targets()
         );
         let allowed = |s: &ServiceLevelObjective| {
-            let o = &s.spec.objectives;
-            match (o.error_rate, o.availability) {
-                (Some(e), Some(a)) => Some(e.min(1.0 - a)),
-                (e, a) => e.or(a.map(|a| 1.0 - a)),
-            }
-            .map(|a| (a * 1e9).round() / 1e9)
+            governor::rules::allowed_error_share(&s.spec.objectives)
+                .map(|a| (a * 1e9).round() / 1e9)
         };
         assert_eq!(allowed(&back), allowed(&original), "{name}");
     }
@@ -518,8 +522,15 @@ fn what_openslo_says_and_governor_cannot_is_refused_naming_the_field() {
         err.contains(r#"SLO/lost: spec.indicatorRef: no SLI named "nowhere" in the files"#),
         "{err}"
     );
-    std::fs::write(&file, "apiVersion: openslo/v2alpha\nkind: SLO\nmetadata: {name: x}\n").unwrap();
+    std::fs::write(
+        &file,
+        "apiVersion: openslo/v2alpha\nkind: SLO\nmetadata: {name: x}\n",
+    )
+    .unwrap();
     let (code, _, err) = import(&[&file]);
     assert_eq!(code, 1);
-    assert!(err.contains("apiVersion") && err.contains("openslo/v1"), "{err}");
+    assert!(
+        err.contains("apiVersion") && err.contains("openslo/v1"),
+        "{err}"
+    );
 }

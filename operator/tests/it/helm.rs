@@ -1238,7 +1238,10 @@ fn the_grafana_dashboard_configmap_is_off_by_default_and_holds_the_generated_das
         .output()
         .unwrap();
     let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shipped, generated, "the chart ships what governor grafana prints");
+    assert_eq!(
+        shipped, generated,
+        "the chart ships what governor grafana prints"
+    );
     let (ok, _, err) = helm(&[
         "template",
         "gov",
