@@ -9,6 +9,7 @@
 //! cache read models keep their backends' answers in.
 
 pub mod chart;
+pub mod error;
 pub mod flight;
 pub mod format;
 pub mod pages;
@@ -17,6 +18,7 @@ pub mod sample;
 pub mod serve;
 pub mod server;
 
+pub use error::Error;
 pub use governor_crds as crds;
 pub use pages::Config;
 pub use read::{Fixed, HistoryPoint, Range, ReadModel, SloView, Snapshot, Standing, TraceRow};

@@ -330,14 +330,14 @@ pub trait ReadModel: Send + Sync + 'static {
         namespace: &str,
         name: &str,
         range: Range,
-    ) -> impl Future<Output = Result<Vec<HistoryPoint>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<HistoryPoint>, crate::Error>> + Send;
 
     /// The slowest recent traces of one SLO's service, slowest first.
     fn slowest_traces(
         &self,
         namespace: &str,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<TraceRow>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<TraceRow>, crate::Error>> + Send;
 
     /// Whether the source has synced once (for `/readyz`).
     fn ready(&self) -> bool {
@@ -349,8 +349,8 @@ pub trait ReadModel: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct Fixed {
     pub snapshot: Snapshot,
-    pub history: HashMap<(String, String), Result<Vec<HistoryPoint>, String>>,
-    pub traces: Result<Vec<TraceRow>, String>,
+    pub history: HashMap<(String, String), Result<Vec<HistoryPoint>, crate::Error>>,
+    pub traces: Result<Vec<TraceRow>, crate::Error>,
 }
 
 impl Default for Fixed {
@@ -373,7 +373,7 @@ impl ReadModel for Fixed {
         namespace: &str,
         name: &str,
         range: Range,
-    ) -> Result<Vec<HistoryPoint>, String> {
+    ) -> Result<Vec<HistoryPoint>, crate::Error> {
         let all = self
             .history
             .get(&(namespace.to_string(), name.to_string()))
@@ -386,7 +386,7 @@ impl ReadModel for Fixed {
             .collect())
     }
 
-    async fn slowest_traces(&self, _: &str, _: &str) -> Result<Vec<TraceRow>, String> {
+    async fn slowest_traces(&self, _: &str, _: &str) -> Result<Vec<TraceRow>, crate::Error> {
         self.traces.clone()
     }
 }

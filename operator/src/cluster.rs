@@ -16,11 +16,13 @@ use crate::observe::answer::{Data, Sample};
 use governor_crds::{Quantile, ServiceLevelObjective};
 use governor_dashboard::flight::Flights;
 use governor_dashboard::read::series;
-use governor_dashboard::{HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow};
+use governor_dashboard::{
+    Error as ReadError, HistoryPoint, Range, ReadModel, SloView, Snapshot, TraceRow,
+};
 use kube::Client;
 
 use crate::observe::jaeger::JaegerSource;
-use crate::observe::prometheus::{PrometheusSource, is_members_series};
+use crate::observe::prometheus::{PrometheusSource, QueryError, is_members_series};
 use crate::observe::queries::{QueryPlan, Signal};
 
 /// Answers by (namespace, name, what).
@@ -35,8 +37,8 @@ pub struct ClusterReader {
     snapshot: Flights<(), Snapshot>,
     /// Snapshots made so far: the next one's version.
     versions: AtomicU64,
-    history: Cached<Result<Vec<HistoryPoint>, String>>,
-    traces: Cached<Result<Vec<TraceRow>, String>>,
+    history: Cached<Result<Vec<HistoryPoint>, ReadError>>,
+    traces: Cached<Result<Vec<TraceRow>, ReadError>>,
 }
 
 fn now() -> f64 {
@@ -95,9 +97,9 @@ impl ClusterReader {
     }
 
     /// Burn rates by (namespace, name): the fastest-burning objective over 5 minutes.
-    async fn burn_rates(&self) -> Result<HashMap<(String, String), f64>, String> {
+    async fn burn_rates(&self) -> Result<HashMap<(String, String), f64>, QueryError> {
         let mut out = HashMap::new();
-        if let Data::Vector(v) = self.prometheus.run(&burn_rate_query()).await? {
+        if let Data::Vector(v) = self.prometheus.query(&burn_rate_query()).await? {
             for s in v {
                 let m = s.metric();
                 if let (Some(ns), Some(slo)) = (m.get("namespace"), m.get("slo")) {
@@ -115,7 +117,8 @@ impl ClusterReader {
             Ok(b) => b,
             Err(e) => {
                 warnings.push(format!(
-                    "Prometheus at {} is unreachable, so burn rates and history are missing: {e}",
+                    "Prometheus at {} is unreachable, so burn rates and history are missing: \
+                     query failed: {e}",
                     self.prometheus_url
                 ));
                 HashMap::new()
@@ -151,7 +154,7 @@ impl ClusterReader {
         &self,
         slo: &ServiceLevelObjective,
         range: Range,
-    ) -> Result<Vec<HistoryPoint>, String> {
+    ) -> Result<Vec<HistoryPoint>, ReadError> {
         let spec = &slo.spec;
         let end = now();
         let start = end - range.seconds();
@@ -189,9 +192,9 @@ impl ClusterReader {
             );
         }
         if failures.len() == wanted.len() {
-            return Err(format!(
-                "Prometheus at {} did not answer: {}",
-                self.prometheus_url, failures[0]
+            return Err(ReadError::backend(
+                format!("Prometheus at {} did not answer", self.prometheus_url),
+                failures.swap_remove(0),
             ));
         }
         let has_errors = wanted.iter().any(|w| w.0 == "errors");
@@ -290,9 +293,9 @@ impl ReadModel for ClusterReader {
         namespace: &str,
         name: &str,
         range: Range,
-    ) -> Result<Vec<HistoryPoint>, String> {
+    ) -> Result<Vec<HistoryPoint>, ReadError> {
         let Some(slo) = self.find(namespace, name) else {
-            return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
+            return Err(ReadError::not_found(namespace, name));
         };
         let key = (namespace.to_string(), name.to_string(), range.as_str());
         self.history
@@ -300,12 +303,18 @@ impl ReadModel for ClusterReader {
             .await
     }
 
-    async fn slowest_traces(&self, namespace: &str, name: &str) -> Result<Vec<TraceRow>, String> {
+    async fn slowest_traces(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<TraceRow>, ReadError> {
         let Some(jaeger) = &self.jaeger else {
-            return Err("Jaeger is not configured (governor dashboard --jaeger URL)".into());
+            return Err(ReadError::NotConfigured(
+                "Jaeger is not configured (governor dashboard --jaeger URL)".into(),
+            ));
         };
         let Some(slo) = self.find(namespace, name) else {
-            return Err(format!("no ServiceLevelObjective {namespace}/{name}"));
+            return Err(ReadError::not_found(namespace, name));
         };
         let service = slo
             .spec
@@ -331,7 +340,7 @@ impl ReadModel for ClusterReader {
                             })
                             .collect()
                     })
-                    .map_err(|e| format!("Jaeger: {e}"))
+                    .map_err(|e| ReadError::backend("Jaeger", e))
             })
             .await
     }

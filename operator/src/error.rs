@@ -19,6 +19,13 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Source(#[from] crate::observe::prometheus::SourceError),
+    /// A Prometheus query a command needed failed.
+    #[error("{what}: query failed: {source}")]
+    Query {
+        what: String,
+        #[source]
+        source: crate::observe::prometheus::QueryError,
+    },
     #[error("no Kubernetes API ({0}); set KUBECONFIG or run in a cluster")]
     NoCluster(#[source] kube::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -26,6 +33,13 @@ pub enum Error {
         addr: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    /// The trace exporter could not be built for `--otlp-endpoint`.
+    #[error("OTLP exporter for {endpoint}: {source}")]
+    Otlp {
+        endpoint: String,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -53,7 +67,7 @@ impl Error {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Source(_) => ExitCode::from(2),
+            Error::Usage(_) | Error::Source(_) | Error::Otlp { .. } => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("governor: {e}");
-            return ExitCode::from(2);
+            return e.exit_code();
         }
     };
     let name = cli.command.name();

@@ -40,7 +40,7 @@ impl Drop for Traces {
 
 /// Logs go to stderr so stdout stays clean for command output (JSON, YAML).
 /// With `otlp`, spans (each reconcile and its steps) are also exported.
-pub fn init(format: LogFormat, otlp: Option<&Otlp>) -> Result<Option<Traces>, String> {
+pub fn init(format: LogFormat, otlp: Option<&Otlp>) -> Result<Option<Traces>, crate::Error> {
     let filter = EnvFilter::try_from_env("GOVERNOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only on a terminal: a log file or a pipe gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -63,19 +63,22 @@ pub fn init(format: LogFormat, otlp: Option<&Otlp>) -> Result<Option<Traces>, St
     Ok(provider.map(Traces))
 }
 
-fn provider(otlp: &Otlp) -> Result<SdkTracerProvider, String> {
+fn provider(otlp: &Otlp) -> Result<SdkTracerProvider, crate::Error> {
     let url = otlp.endpoint.trim_end_matches('/');
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!(
+        return Err(crate::Error::Usage(format!(
             "--otlp-endpoint must be an http:// or https:// URL, got {:?}",
             otlp.endpoint
-        ));
+        )));
     }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(format!("{url}/v1/traces"))
         .build()
-        .map_err(|e| format!("OTLP exporter for {url}: {e}"))?;
+        .map_err(|source| crate::Error::Otlp {
+            endpoint: url.to_string(),
+            source,
+        })?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(
@@ -107,7 +110,6 @@ pub mod metrics {
     /// with fixed headroom; moved by the budget with `headroom.policy: BudgetAware`).
     pub const SLO_LATENCY_AIM: &str = "governor_slo_latency_aim_ratio";
 
-    
     /// Each latency target of the spec, in seconds (labels `namespace`, `slo`,
     /// `quantile`): the Grafana dashboard draws it against the observed.
     pub const SLO_LATENCY_TARGET: &str = "governor_slo_latency_target_seconds";

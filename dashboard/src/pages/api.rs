@@ -44,7 +44,7 @@ pub(crate) async fn one<M: ReadModel>(
 ) -> Response {
     let range = match parse_range(&q) {
         Ok(r) => r,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let Some(slo) = find(&app, &namespace, &name).await else {
         return json_error(
@@ -54,7 +54,7 @@ pub(crate) async fn one<M: ReadModel>(
     };
     let history = match app.model.history(&namespace, &name, range).await {
         Ok(points) => serde_json::json!({ "range": range, "points": points }),
-        Err(e) => serde_json::json!({ "range": range, "error": e }),
+        Err(e) => serde_json::json!({ "range": range, "error": e.to_string() }),
     };
     axum::Json(serde_json::json!({ "slo": slo, "history": history })).into_response()
 }

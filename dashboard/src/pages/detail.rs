@@ -23,12 +23,10 @@ pub(crate) struct DetailQuery {
 }
 
 /// The range asked for: an hour when none.
-pub(crate) fn parse_range(q: &DetailQuery) -> Result<Range, String> {
+pub(crate) fn parse_range(q: &DetailQuery) -> Result<Range, crate::Error> {
     match q.range.as_deref() {
         None | Some("") => Ok(Range::Hour),
-        Some(r) => Range::parse(r).ok_or_else(|| {
-            format!("range {r:?} is not one Governor offers; choose 1h, 6h, 24h or 7d")
-        }),
+        Some(r) => Range::parse(r).ok_or_else(|| crate::Error::Range(r.into())),
     }
 }
 
@@ -65,7 +63,14 @@ pub(crate) async fn handler<M: ReadModel>(
 ) -> Response {
     let range = match parse_range(&q) {
         Ok(r) => r,
-        Err(e) => return message(&app, StatusCode::BAD_REQUEST, "Unknown range", e),
+        Err(e) => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Unknown range",
+                e.to_string(),
+            );
+        }
     };
     let Some(slo) = find(&app, &namespace, &name).await else {
         return unknown_slo(&app, &namespace, &name);
@@ -150,15 +155,15 @@ impl Detail {
     pub fn build(
         s: &SloView,
         range: Range,
-        history: Result<Vec<HistoryPoint>, String>,
-        traces: Result<Vec<TraceRow>, String>,
+        history: Result<Vec<HistoryPoint>, crate::Error>,
+        traces: Result<Vec<TraceRow>, crate::Error>,
         cfg: &Config,
     ) -> Self {
         let row = Row::of(s);
         let href = detail_href(&s.namespace, &s.name);
         let (charts, history_error) = match history {
             Ok(points) => (charts(s, &points, range), None),
-            Err(e) => (Vec::new(), Some(e)),
+            Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let p99_target = s
             .latency
@@ -167,7 +172,7 @@ impl Detail {
             .and_then(|l| l.target);
         let (traces, traces_error) = match traces {
             Ok(t) => (trace_lines(t, p99_target, cfg), None),
-            Err(e) => (Vec::new(), Some(e)),
+            Err(e) => (Vec::new(), Some(e.to_string())),
         };
         Detail {
             title: format!("{}/{}", s.namespace, s.name),

@@ -400,9 +400,14 @@ async fn an_unreachable_source_is_said_not_drawn_as_zero() {
         vec!["Prometheus at http://127.0.0.1:1 is unreachable: connection refused".into()];
     model.history.insert(
         ("roadtrip".into(), "api".into()),
-        Err("Prometheus at http://127.0.0.1:1 is unreachable: connection refused".into()),
+        Err(governor_dashboard::Error::backend(
+            "Prometheus at http://127.0.0.1:1 is unreachable",
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
+        )),
     );
-    model.traces = Err("Jaeger is not configured (--jaeger)".into());
+    model.traces = Err(governor_dashboard::Error::NotConfigured(
+        "Jaeger is not configured (--jaeger)".into(),
+    ));
     let html = get(model.clone(), "/", &[]).await.text();
     assert!(html.contains(
         "class=\"warning\" role=\"alert\">Prometheus at http://127.0.0.1:1 is unreachable"
@@ -589,10 +594,14 @@ impl governor_dashboard::ReadModel for Changing {
         _: &str,
         _: &str,
         _: governor_dashboard::Range,
-    ) -> Result<Vec<HistoryPoint>, String> {
+    ) -> Result<Vec<HistoryPoint>, governor_dashboard::Error> {
         Ok(Vec::new())
     }
-    async fn slowest_traces(&self, _: &str, _: &str) -> Result<Vec<TraceRow>, String> {
+    async fn slowest_traces(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<TraceRow>, governor_dashboard::Error> {
         Ok(Vec::new())
     }
 }

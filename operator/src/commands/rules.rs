@@ -129,7 +129,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
 async fn boundaries(
     source: &PrometheusSource,
     slos: &[&ServiceLevelObjective],
-) -> Result<Known, String> {
+) -> Result<Known, Error> {
     let url = source.url();
     let mut known = Known::default();
     for slo in slos {
@@ -140,10 +140,10 @@ async fn boundaries(
             continue;
         }
         let q = format!("count by (le) ({metric}{{{selector}}})");
-        let data = source
-            .run(&q)
-            .await
-            .map_err(|e| format!("reading bucket boundaries from {url}: {e}"))?;
+        let data = source.query(&q).await.map_err(|source| Error::Query {
+            what: format!("reading bucket boundaries from {url}"),
+            source,
+        })?;
         let mut bounds = Vec::new();
         if let Data::Vector(v) = data {
             for s in v {
@@ -191,7 +191,7 @@ impl Generator {
                     &args.prometheus_access.access(),
                     Duration::from_secs(10),
                 )?;
-                Some(boundaries(&source, slos).await.map_err(Error::Failed)?)
+                Some(boundaries(&source, slos).await?)
             }
             None => None,
         };

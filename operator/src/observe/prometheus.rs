@@ -284,13 +284,6 @@ impl PrometheusSource {
             .await
     }
 
-    /// One instant query, its error as text.
-    pub async fn run(&self, promql: &str) -> Result<Data, String> {
-        self.query(promql)
-            .await
-            .map_err(|e| format!("query failed: {e}"))
-    }
-
     /// One range query over [start, end] (Unix seconds) at `step` seconds.
     pub async fn range(
         &self,
@@ -298,20 +291,16 @@ impl PrometheusSource {
         start: f64,
         end: f64,
         step: f64,
-    ) -> Result<Vec<RangeVector>, String> {
+    ) -> Result<Vec<RangeVector>, QueryError> {
         let form = [
             ("query", promql.to_string()),
             ("start", format!("{}", start as i64)),
             ("end", format!("{}", end as i64)),
             ("step", format!("{step}")),
         ];
-        match self.post("/api/v1/query_range", &form).await {
-            Ok(Data::Matrix(m)) => Ok(m),
-            Ok(other) => Err(format!(
-                "query failed: {}",
-                QueryError::Shape(other.kind(), "matrix")
-            )),
-            Err(e) => Err(format!("query failed: {e}")),
+        match self.post("/api/v1/query_range", &form).await? {
+            Data::Matrix(m) => Ok(m),
+            other => Err(QueryError::Shape(other.kind(), "matrix")),
         }
     }
 

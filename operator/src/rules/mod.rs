@@ -191,6 +191,12 @@ impl Scale {
     }
 }
 
+/// A window scaled from its 30-day value to an SLO's window, at Prometheus's
+/// default scrape interval (the windows `governor rules` writes by default).
+pub fn scaled_window(base: f64, slo_window: f64) -> u64 {
+    Scale::new(slo_window, DEFAULT_SCRAPE_INTERVAL).window(base)
+}
+
 /// The shortest window a rule reads: two scrape intervals, so `rate()` finds
 /// two samples (Prometheus 3's ranges are left-open), in whole minutes; two
 /// minutes at Prometheus's default 1m interval.

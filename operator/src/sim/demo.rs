@@ -365,7 +365,7 @@ impl ReadModel for DemoReader {
         namespace: &str,
         name: &str,
         range: Range,
-    ) -> Result<Vec<HistoryPoint>, String> {
+    ) -> Result<Vec<HistoryPoint>, governor_dashboard::Error> {
         self.0
             .with_service(namespace, name, |s| {
                 let newest = s.history.back().map_or(0.0, |p| p.t);
@@ -375,10 +375,14 @@ impl ReadModel for DemoReader {
                     .copied()
                     .collect()
             })
-            .ok_or_else(|| format!("no history for {namespace}/{name}"))
+            .ok_or_else(|| governor_dashboard::Error::not_found(namespace, name))
     }
 
-    async fn slowest_traces(&self, namespace: &str, name: &str) -> Result<Vec<TraceRow>, String> {
+    async fn slowest_traces(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<TraceRow>, governor_dashboard::Error> {
         let origin = self.0.origin;
         self.0
             .with_service(namespace, name, |s| {
@@ -395,7 +399,7 @@ impl ReadModel for DemoReader {
                     })
                     .collect()
             })
-            .ok_or_else(|| format!("no traces for {namespace}/{name}"))
+            .ok_or_else(|| governor_dashboard::Error::not_found(namespace, name))
     }
 
     fn ready(&self) -> bool {

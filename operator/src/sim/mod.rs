@@ -6,8 +6,8 @@ pub mod demo;
 pub mod engine;
 pub mod live;
 pub mod native;
-pub mod pareto;
 pub mod oracle;
+pub mod pareto;
 pub mod policy;
 pub mod scenario;
 
