@@ -41,6 +41,27 @@ pub enum Error {
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// YAML could not be written.
+    #[error("cannot write {what} as YAML: {source}")]
+    Yaml {
+        what: &'static str,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a `seconds,rps` trace that cannot be used.
+    #[error("{path}:{line}: {message}")]
+    Trace {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("{what}: {}", api_text(.source))]
@@ -67,7 +88,9 @@ impl Error {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Source(_) | Error::Otlp { .. } => ExitCode::from(2),
+            Error::Usage(_) | Error::Source(_) | Error::Otlp { .. } | Error::Trace { .. } => {
+                ExitCode::from(2)
+            }
             _ => ExitCode::FAILURE,
         }
     }

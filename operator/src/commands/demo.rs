@@ -30,7 +30,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
     let origin = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let demo = Arc::new(Demo::new(args.seed, origin).map_err(Error::Failed)?);
+    let demo = Arc::new(Demo::new(args.seed, origin)?);
     let listener = super::listen(args.listen)
         .await
         .map_err(|e| Error::Failed(format!("{e} (choose another address with --listen)")))?;

@@ -265,11 +265,15 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
         Output::Mimir => rules::backends::mimir(&args.ruler_namespace, &file.groups),
         _ => documents
             .into_iter()
-            .map(|d| d.and_then(|v| serde_yaml_ng::to_string(&v).map_err(|e| e.to_string())))
+            .map(|d| d.and_then(|v| serde_yaml_ng::to_string(&v)))
             .collect::<Result<Vec<_>, _>>()
             .map(|docs| docs.join("---\n")),
     };
-    out.write_all(text.map_err(Error::Failed)?.as_bytes())?;
+    let text = text.map_err(|source| Error::Yaml {
+        what: "the rules",
+        source,
+    })?;
+    out.write_all(text.as_bytes())?;
     Ok(if failed {
         ExitCode::from(1)
     } else {

@@ -186,8 +186,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
     if let Some(endpoint) = &args.otlp {
         let origin = std::time::SystemTime::now();
         for s in all.iter_mut() {
-            let export = crate::sim::live::SpanExport::new(endpoint, &s.name, origin, args.speed)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let export = crate::sim::live::SpanExport::new(endpoint, &s.name, origin, args.speed)?;
             s.spans = Some(export);
         }
     }

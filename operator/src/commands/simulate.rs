@@ -54,7 +54,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode, Error> {
-    let figures = simulate(args).map_err(Error::Usage)?;
+    let figures = simulate(args)?;
     let charted = (args.sweep || args.svg.is_some()).then(|| pareto::compare(&figures));
     if let (Some(dir), Some(comparisons)) = (&args.svg, &charted) {
         write_charts(dir, comparisons)?;
@@ -77,9 +77,9 @@ fn write_charts(dir: &std::path::Path, comparisons: &[Comparison]) -> Result<(),
     Ok(())
 }
 
-fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
+fn simulate(args: &Args) -> Result<Vec<Figures>, Error> {
     if args.seeds == 0 {
-        return Err("--seeds must be at least 1".into());
+        return Err(Error::Usage("--seeds must be at least 1".into()));
     }
     let mut scenarios = Vec::new();
     if let Some(trace) = &args.trace {
@@ -92,11 +92,11 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
         };
         for name in names {
             scenarios.push(Scenario::built_in(name.trim()).ok_or_else(|| {
-                format!(
+                Error::Usage(format!(
                     "unknown scenario {name:?}; choose one of: all, {}, {}",
                     BUILT_IN.join(", "),
                     LONG.join(", ")
-                )
+                ))
             })?);
         }
     }
@@ -107,7 +107,7 @@ fn simulate(args: &Args) -> Result<Vec<Figures>, String> {
     } else {
         args.policy
             .split(',')
-            .map(|p| canonical_name(p.trim()).map_err(|e| format!("--policy: {e}")))
+            .map(|p| canonical_name(p.trim()).map_err(|e| Error::Usage(format!("--policy: {e}"))))
             .collect::<Result<_, _>>()?
     };
     let threads = args

@@ -43,7 +43,7 @@ pub fn config_map(
     slo: &ServiceLevelObjective,
     groups: &[RuleGroup],
     extra: &ExtraMetadata,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, serde_yaml_ng::Error> {
     let name = slo.metadata.name.clone().unwrap_or_default();
     let text = to_yaml(&RuleFile {
         groups: groups.to_vec(),
@@ -106,8 +106,8 @@ pub enum ApplyError {
         #[source]
         source: kube::Error,
     },
-    #[error("{0}")]
-    Yaml(String),
+    #[error("cannot write the rules as YAML: {0}")]
+    Yaml(#[source] serde_yaml_ng::Error),
     /// An object of that name exists and is not this SLO's: Governor never
     /// takes over an object it did not create.
     #[error("{kind} {object} exists and is not owned by this SLO; rename or remove it")]

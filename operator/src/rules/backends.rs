@@ -31,7 +31,10 @@ struct ThanosFile<'a> {
 }
 
 /// A Thanos Ruler rule file: the groups, each with `partial_response_strategy`.
-pub fn thanos(groups: &[RuleGroup], strategy: PartialResponse) -> Result<String, String> {
+pub fn thanos(
+    groups: &[RuleGroup],
+    strategy: PartialResponse,
+) -> Result<String, serde_yaml_ng::Error> {
     let file = ThanosFile {
         groups: groups
             .iter()
@@ -41,7 +44,7 @@ pub fn thanos(groups: &[RuleGroup], strategy: PartialResponse) -> Result<String,
             })
             .collect(),
     };
-    serde_yaml_ng::to_string(&file).map_err(|e| format!("cannot write the rules as YAML: {e}"))
+    serde_yaml_ng::to_string(&file)
 }
 
 #[derive(Serialize)]
@@ -51,9 +54,8 @@ struct MimirNamespace<'a> {
 }
 
 /// A Mimir (or Cortex) ruler namespace file: the groups under `namespace`.
-pub fn mimir(namespace: &str, groups: &[RuleGroup]) -> Result<String, String> {
+pub fn mimir(namespace: &str, groups: &[RuleGroup]) -> Result<String, serde_yaml_ng::Error> {
     serde_yaml_ng::to_string(&MimirNamespace { namespace, groups })
-        .map_err(|e| format!("cannot write the rules as YAML: {e}"))
 }
 
 /// A ruler namespace name as Mimir accepts it: not empty, and no `/` (it

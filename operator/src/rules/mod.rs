@@ -512,8 +512,8 @@ pub fn rules_per_objective(group: &RuleGroup) -> BTreeMap<String, usize> {
 }
 
 /// The rule file as YAML.
-pub fn to_yaml(file: &RuleFile) -> Result<String, String> {
-    serde_yaml_ng::to_string(file).map_err(|e| format!("cannot write the rules as YAML: {e}"))
+pub fn to_yaml(file: &RuleFile) -> Result<String, serde_yaml_ng::Error> {
+    serde_yaml_ng::to_string(file)
 }
 
 #[cfg(test)]

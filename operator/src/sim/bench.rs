@@ -69,7 +69,7 @@ pub(crate) struct Run<'a> {
 }
 
 /// Runs one policy on one scenario with one seed.
-pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, String> {
+pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, crate::Error> {
     let started = std::time::Instant::now();
     let mut figures = if policy == "oracle" {
         let plan = oracle::plan(scenario, seed);
@@ -78,9 +78,11 @@ pub fn run(scenario: &Scenario, policy: &str, seed: u64) -> Result<Figures, Stri
         f
     } else {
         let mut p = by_name(policy, scenario).ok_or_else(|| {
-            canonical_name(policy)
-                .err()
-                .unwrap_or_else(|| format!("unknown policy {policy:?}"))
+            crate::Error::Usage(
+                canonical_name(policy)
+                    .err()
+                    .unwrap_or_else(|| format!("unknown policy {policy:?}")),
+            )
         })?;
         replay(scenario, policy, p.as_mut(), seed)
     };
@@ -307,7 +309,7 @@ pub fn suite(
     seeds: u32,
     threads: usize,
     progress: &(dyn Fn(usize, usize, &Figures) + Sync),
-) -> Result<Vec<Figures>, String> {
+) -> Result<Vec<Figures>, crate::Error> {
     let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len())
         .flat_map(|s| {
             (0..policies.len())
@@ -317,7 +319,8 @@ pub fn suite(
     let total = jobs.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(vec![None; total]);
+    let results: std::sync::Mutex<Vec<Option<Result<Figures, crate::Error>>>> =
+        std::sync::Mutex::new((0..total).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
@@ -338,19 +341,21 @@ pub fn suite(
             });
         }
     });
-    let all = results
+    let mut all = results
         .into_inner()
-        .map_err(|_| "a simulation thread panicked".to_string())?;
+        .map_err(|_| crate::Error::Failed("a simulation thread panicked".into()))?;
     let mut out = Vec::new();
     for s in 0..scenarios.len() {
         for p in 0..policies.len() {
             let mut runs = Vec::new();
             for seed in 0..seeds as usize {
                 let idx = (s * policies.len() + p) * seeds as usize + seed;
-                match all.get(idx).cloned().flatten() {
+                match all.get_mut(idx).and_then(Option::take) {
                     Some(Ok(f)) => runs.push(f),
                     Some(Err(e)) => return Err(e),
-                    None => return Err("a simulation did not finish".into()),
+                    None => {
+                        return Err(crate::Error::Failed("a simulation did not finish".into()));
+                    }
                 }
             }
             out.push(average(&runs));

@@ -132,21 +132,21 @@ fn time(unix: f64) -> Time {
 }
 
 /// The example SLOs, parsed.
-pub fn example_slos() -> Result<Vec<ServiceLevelObjective>, String> {
+pub fn example_slos() -> Result<Vec<ServiceLevelObjective>, crate::Error> {
     let mut out = Vec::new();
     for text in EXAMPLES {
         for doc in parse_documents(text) {
             match doc.result {
                 Ok(slo) => out.push(slo),
                 Err(p) => {
-                    return Err(format!(
+                    return Err(crate::Error::Failed(format!(
                         "embedded example {} is invalid: {}",
                         doc.object,
                         p.iter()
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join("; ")
-                    ));
+                    )));
                 }
             }
         }
@@ -156,8 +156,9 @@ pub fn example_slos() -> Result<Vec<ServiceLevelObjective>, String> {
 
 impl Demo {
     /// The audit scenario's four services with the examples' SLOs.
-    pub fn new(seed: u64, origin: f64) -> Result<Self, String> {
-        let scenario = Scenario::built_in("audit").ok_or("the audit scenario is missing")?;
+    pub fn new(seed: u64, origin: f64) -> Result<Self, crate::Error> {
+        let scenario = Scenario::built_in("audit")
+            .ok_or_else(|| crate::Error::Failed("the audit scenario is missing".into()))?;
         let slos = example_slos()?;
         let mut all = Vec::new();
         let scenario = scenario.starting_at(START_OFFSET);
@@ -166,7 +167,9 @@ impl Demo {
                 .iter()
                 .find(|s| s.spec.service == live.name)
                 .cloned()
-                .ok_or_else(|| format!("no example SLO for service {}", live.name))?;
+                .ok_or_else(|| {
+                    crate::Error::Failed(format!("no example SLO for service {}", live.name))
+                })?;
             let mode = slo.spec.scaling.mode;
             let mut slo = slo;
             slo.spec.scaling.mode = Mode::DryRun;

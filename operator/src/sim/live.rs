@@ -50,12 +50,15 @@ impl SpanExport {
         service: &str,
         origin: SystemTime,
         speed: f64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::Error> {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
             .build()
-            .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+            .map_err(|source| crate::Error::Otlp {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(

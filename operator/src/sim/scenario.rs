@@ -298,8 +298,17 @@ impl Scenario {
     }
 
     /// A scenario from a CSV trace of `seconds,rps` lines, on the audit's service.
-    pub fn from_trace(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn from_trace(path: &Path) -> Result<Self, crate::Error> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::ReadFile {
+            path: shown.clone(),
+            source,
+        })?;
+        let bad = |line: usize, message: String| crate::Error::Trace {
+            path: shown.clone(),
+            line,
+            message,
+        };
         let mut load = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -308,58 +317,47 @@ impl Scenario {
             }
             let mut parts = line.split(',');
             let (Some(t), Some(r)) = (parts.next(), parts.next()) else {
-                return Err(format!(
-                    "{}:{}: expected `seconds,rps`",
-                    path.display(),
-                    i + 1
-                ));
+                return Err(bad(i + 1, "expected `seconds,rps`".into()));
             };
             let (t_text, r_text) = (t.trim(), r.trim());
             let (Ok(t), Ok(r)) = (t_text.parse::<f64>(), r_text.parse::<f64>()) else {
                 if i == 0 {
                     continue; // a header line
                 }
-                return Err(format!(
-                    "{}:{}: expected two numbers, found {line:?}",
-                    path.display(),
-                    i + 1
-                ));
+                return Err(bad(i + 1, format!("expected two numbers, found {line:?}")));
             };
             for (field, v, raw) in [("seconds", t, t_text), ("rps", r, r_text)] {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(format!(
-                        "{}:{}: {field} must be a finite number >= 0, found {raw:?}",
-                        path.display(),
-                        i + 1
+                    return Err(bad(
+                        i + 1,
+                        format!("{field} must be a finite number >= 0, found {raw:?}"),
                     ));
                 }
             }
             if t > MAX_TRACE_SECONDS {
-                return Err(format!(
-                    "{}:{}: seconds {t_text} is past the longest trace this simulator runs \
-                     ({MAX_TRACE_SECONDS} s, 30 days)",
-                    path.display(),
-                    i + 1
+                return Err(bad(
+                    i + 1,
+                    format!(
+                        "seconds {t_text} is past the longest trace this simulator runs \
+                     ({MAX_TRACE_SECONDS} s, 30 days)"
+                    ),
                 ));
             }
             if load.last().is_some_and(|&(last, _)| t <= last) {
-                return Err(format!(
-                    "{}:{}: seconds must increase",
-                    path.display(),
-                    i + 1
-                ));
+                return Err(bad(i + 1, "seconds must increase".into()));
             }
             if r > 100_000.0 {
-                return Err(format!(
-                    "{}:{}: rps {r_text} is more than this simulator handles (100000)",
-                    path.display(),
-                    i + 1
+                return Err(bad(
+                    i + 1,
+                    format!("rps {r_text} is more than this simulator handles (100000)"),
                 ));
             }
             load.push((t, r));
         }
         let Some(&(end, _)) = load.last() else {
-            return Err(format!("{}: no `seconds,rps` lines", path.display()));
+            return Err(crate::Error::Usage(format!(
+                "{shown}: no `seconds,rps` lines"
+            )));
         };
         let name = path
             .file_stem()
