@@ -12,6 +12,7 @@ mod backend_tls;
 mod dashboard;
 mod decide_props;
 mod demo;
+mod demo_climb;
 mod erlang_c;
 mod faults;
 mod helm;
