@@ -63,6 +63,8 @@ impl Default for Estimate {
 const MAX_CONCURRENCY: f64 = 512.0;
 /// Weight of a new Little's-law sample of the query time (a point gauge).
 const QUERY_TIME_SMOOTHING: f64 = 0.3;
+/// Connections in use a reading needs to set the query time's floor.
+pub const FLOOR_MIN_CONNECTIONS: f64 = 3.0;
 /// Seconds of history the latency floor is taken over.
 pub const BASE_WINDOW: f64 = 600.0;
 
@@ -151,7 +153,9 @@ impl Estimate {
     /// per second. Without a hit rate every request counts as a query: the
     /// offered connection load (rate x time) is the same either way.
     fn update_query_time(&mut self, obs: &Observation, rate: f64) {
-        let Some(in_use) = obs.pool_in_use else { return };
+        let Some(in_use) = obs.pool_in_use else {
+            return;
+        };
         let queries = rate * (1.0 - obs.cache_hit_rate.unwrap_or(0.0));
         if queries < 1.0 {
             return;
@@ -162,7 +166,11 @@ impl Estimate {
             None => sample,
         };
         self.query_time = Some(d);
-        self.query_time_floor = Some(self.query_time_floor.map_or(d, |f| f.min(d)));
+        // A few connections in use say little (a gauge at 0 or 1): the floor
+        // is taken only from readings with enough of them, or noise sets it.
+        if in_use >= FLOOR_MIN_CONNECTIONS {
+            self.query_time_floor = Some(self.query_time_floor.map_or(d, |f| f.min(d)));
+        }
     }
 
     /// Latency floor: the lowest of each quantile over the recent window, and

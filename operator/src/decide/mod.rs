@@ -199,9 +199,8 @@ pub fn decide(
     let pressure = Pressure::of(&pass);
     plan.objective_state = Some(pressure.state());
     let queueing = replicas::queueing_visible(&pass, &next.model);
-    plan.bottleneck = bottleneck::find(&pass, &pressure).or_else(|| {
-        pool_stage::database_limit(&pass, &next.model, load.forecast, queueing)
-    });
+    plan.bottleneck = bottleneck::find(&pass, &pressure)
+        .or_else(|| pool_stage::database_limit(&pass, &next.model, load.forecast, queueing));
     let bottleneck = plan.bottleneck.is_some();
     plan.replicas = replicas::decide(&pass, &load, &pressure, bottleneck, &mut next);
     let to = plan.replicas.as_ref().map_or(pass.cur(), |c| c.to);

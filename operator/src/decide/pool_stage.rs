@@ -58,7 +58,11 @@ impl PoolStage {
     /// Predicted wait for a connection at quantile `q` on a replica with
     /// `rate` requests/s and a pool of `pool`; `cold`: its cache is empty.
     pub fn wait(&self, q: Quantile, rate: f64, pool: u32, cold: bool) -> f64 {
-        let hit = if cold && self.cold_start { 0.0 } else { self.hit };
+        let hit = if cold && self.cold_start {
+            0.0
+        } else {
+            self.hit
+        };
         let queries = rate.max(0.0) * (1.0 - hit);
         mmc_wait_quantile(pool.max(1), queries, 1.0 / self.query_time, q.value())
     }
@@ -87,6 +91,9 @@ pub(super) fn database_limit(
     if let (Some(d), Some(floor)) = (model.query_time, model.query_time_floor)
         && queueing
         && floor > 0.0
+        && obs
+            .pool_in_use
+            .is_some_and(|u| u >= crate::estimate::FLOOR_MIN_CONNECTIONS)
         && d >= DATABASE_SLOWDOWN * floor
     {
         return Some(format!(
@@ -110,8 +117,8 @@ pub(super) fn database_limit(
             ));
         }
     }
-    let waiting = obs.pool_pending.is_some_and(|p| p >= 1.0)
-        || obs.pool_wait.is_some_and(|w| w > 0.0);
+    let waiting =
+        obs.pool_pending.is_some_and(|p| p >= 1.0) || obs.pool_wait.is_some_and(|w| w > 0.0);
     let saturated = match (obs.pool_in_use, obs.pool_max) {
         (Some(used), Some(size)) if size > 0.0 => used >= POOL_SATURATION * size,
         _ => false,
@@ -197,20 +204,40 @@ mod tests {
         let at_budget = Pass::at(&spec, &obs, 4, Some(10), 0.0);
         assert!(database_limit(&at_budget, &model, 100.0, false).is_some());
         let room = Pass::at(&spec, &obs, 2, Some(10), 0.0);
-        assert_eq!(database_limit(&room, &model, 100.0, false), None, "a 3rd replica fits");
+        assert_eq!(
+            database_limit(&room, &model, 100.0, false),
+            None,
+            "a 3rd replica fits"
+        );
     }
 
     #[test]
     fn queries_slowing_while_latency_queues_is_the_database() {
         let spec = spec();
-        let obs = healthy(0.0);
+        let mut obs = healthy(0.0);
+        obs.pool_in_use = Some(8.0);
         let pass = Pass::at(&spec, &obs, 2, Some(10), 0.0);
         let mut model = Estimate::default();
         (model.query_time, model.query_time_floor) = (Some(0.08), Some(0.045));
         let why = database_limit(&pass, &model, 100.0, true).expect("1.8x slower");
         assert!(why.contains("1.8x"), "{why}");
-        assert_eq!(database_limit(&pass, &model, 100.0, false), None, "no queueing");
+        assert_eq!(
+            database_limit(&pass, &model, 100.0, false),
+            None,
+            "no queueing"
+        );
+        obs.pool_in_use = Some(1.0);
+        let few = Pass::at(&spec, &obs, 2, Some(10), 0.0);
+        assert_eq!(
+            database_limit(&few, &model, 100.0, true),
+            None,
+            "one connection says little"
+        );
         model.query_time = Some(0.05);
-        assert_eq!(database_limit(&pass, &model, 100.0, true), None, "1.1x is noise");
+        assert_eq!(
+            database_limit(&pass, &model, 100.0, true),
+            None,
+            "1.1x is noise"
+        );
     }
 }

@@ -190,9 +190,9 @@ fn predicted_pressure(
     let mut worst: Option<f64> = None;
     for (q, t) in &pass.targets {
         let target = t.as_secs_f64().max(1e-9);
-        let warm = model.predict(*q, per).map(|p| {
-            p + stage.map_or(0.0, |s| s.wait(*q, per, pool, false))
-        });
+        let warm = model
+            .predict(*q, per)
+            .map(|p| p + stage.map_or(0.0, |s| s.wait(*q, per, pool, false)));
         let cold_p = match stage {
             Some(s) if cold && s.cold_penalty() > 0.0 => model
                 .predict_slower(*q, per, model.concurrency, s.cold_penalty())
@@ -225,11 +225,12 @@ fn release(pass: &Pass, model: &Estimate, stage: Option<PoolStage>, load: &Load)
     (pass.limits.min..cur)
         .find(|&n| {
             let per = load.forecast / f64::from(n);
-            let remembered = model.overload_rate.is_some_and(|o| per >= OVERLOAD_MARGIN * o)
+            let remembered = model
+                .overload_rate
+                .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
                 || model.knee_rate.is_some_and(|k| per >= k);
             !remembered
-                && predicted_pressure(pass, model, stage, n, per, false)
-                    .is_some_and(f64::is_finite)
+                && predicted_pressure(pass, model, stage, n, per, false).is_some_and(f64::is_finite)
         })
         .unwrap_or(cur)
 }

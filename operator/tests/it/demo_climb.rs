@@ -71,7 +71,10 @@ fn the_demo_climb_keeps_p99_within_2x_and_errors_within_a_tenth_of_a_percent() {
             );
             if name == "roadtrip-api" && seed == 1 {
                 for d in &s.slo.status.as_ref().unwrap().decisions {
-                    println!("  {:?} {:?} {}->{}: {}", d.time, d.knob, d.from, d.to, d.reason);
+                    println!(
+                        "  {:?} {:?} {}->{}: {}",
+                        d.time, d.knob, d.from, d.to, d.reason
+                    );
                 }
                 for (i, m) in minutes.iter().enumerate() {
                     println!(

@@ -10,6 +10,7 @@ mod common;
 mod backend_limits;
 mod backend_tls;
 mod dashboard;
+mod db_bound;
 mod decide_props;
 mod demo;
 mod demo_climb;
