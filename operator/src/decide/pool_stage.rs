@@ -186,8 +186,10 @@ mod tests {
         let spec = spec();
         let obs = healthy(0.0);
         let pass = Pass::at(&spec, &obs, 4, Some(10), 0.0);
-        let mut model = Estimate::default();
-        model.query_time = Some(0.1);
+        let model = Estimate {
+            query_time: Some(0.1),
+            ..Estimate::default()
+        };
         // healthy: no hit rate known, every request queries: 100 rps x 0.1 s = 10.
         assert_eq!(database_limit(&pass, &model, 100.0, false), None);
         let why = database_limit(&pass, &model, 380.0, false).expect("38 of 40 connections");
