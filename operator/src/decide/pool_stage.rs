@@ -125,12 +125,9 @@ pub(super) fn database_limit(
     };
     (waiting && saturated && budget.at_budget(pass.cur(), pool)).then(|| {
         format!(
-            "database connection budget is the limit: {:.0}/{:.0} pooled connections in use with {:.0} waiting \
-             (mean wait {}), and one more replica would exceed the budget {} — more replicas would not help",
-            obs.pool_in_use.unwrap_or(0.0),
-            obs.pool_max.unwrap_or(0.0),
-            obs.pool_pending.unwrap_or(0.0),
-            ms(obs.pool_wait.unwrap_or(0.0)),
+            "database connection budget is the limit: {}, and one more replica would exceed the budget {} \
+             — more replicas would not help",
+            super::bottleneck::pools_in_use(obs, obs.pool_wait.unwrap_or(0.0)),
             budget.total()
         )
     })
