@@ -29,6 +29,17 @@ pub struct Estimate {
     /// Per-replica request rate at which queueing last breached an objective:
     /// plans stay below it (it relaxes by 0.5 % a minute).
     pub overload_rate: Option<f64>,
+    /// Per-replica request rate at which queueing first took a latency
+    /// objective over 80 % of its target: the knee, which a model fitted
+    /// below it may place too far out. Plans stay below it; it relaxes like
+    /// `overload_rate`.
+    pub knee_rate: Option<f64>,
+    /// Mean time a query holds a pooled connection (seconds), by Little's law
+    /// on the pool's in-use gauge and the query rate; smoothed, since the
+    /// gauge is a point sample.
+    pub query_time: Option<f64>,
+    /// The lowest smoothed query time seen: the database unloaded.
+    pub query_time_floor: Option<f64>,
 }
 
 impl Default for Estimate {
@@ -42,11 +53,18 @@ impl Default for Estimate {
             trend: 0.0,
             updated_at: None,
             overload_rate: None,
+            knee_rate: None,
+            query_time: None,
+            query_time_floor: None,
         }
     }
 }
 
 const MAX_CONCURRENCY: f64 = 512.0;
+/// Weight of a new Little's-law sample of the query time (a point gauge).
+const QUERY_TIME_SMOOTHING: f64 = 0.3;
+/// Connections in use a reading needs to set the query time's floor.
+pub const FLOOR_MIN_CONNECTIONS: f64 = 3.0;
 /// Seconds of history the latency floor is taken over.
 pub const BASE_WINDOW: f64 = 600.0;
 
@@ -58,8 +76,20 @@ impl Estimate {
 
     /// As `predict`, with concurrency `k` instead of the estimate.
     pub fn predict_with(&self, q: Quantile, rate_per_replica: f64, k: f64) -> Option<f64> {
-        let base = self.base(q)?;
-        let s = self.service_time?;
+        self.predict_slower(q, rate_per_replica, k, 0.0)
+    }
+
+    /// As `predict_with`, for a replica whose every request takes `extra`
+    /// seconds longer (a cold cache: each hit becomes a query).
+    pub fn predict_slower(
+        &self,
+        q: Quantile,
+        rate_per_replica: f64,
+        k: f64,
+        extra: f64,
+    ) -> Option<f64> {
+        let base = self.base(q)? + extra;
+        let s = self.service_time? + extra;
         let k = k.round().clamp(1.0, MAX_CONCURRENCY) as u32;
         let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, q.value());
         Some(base + wait)
@@ -85,6 +115,7 @@ impl Estimate {
         }
         let ready = f64::from(ready.max(1));
         let per_replica = rate / ready;
+        self.update_query_time(obs, rate);
         self.update_floor(obs, now);
         if settling {
             return;
@@ -109,11 +140,37 @@ impl Estimate {
             }
             _ => self.level = Some(rate),
         }
-        if let (Some(o), Some(at)) = (self.overload_rate, self.updated_at) {
-            self.overload_rate = Some(o * (1.0 + 0.005 * (now - at).max(0.0) / 60.0));
+        if let Some(at) = self.updated_at {
+            let relax = 1.0 + 0.005 * (now - at).max(0.0) / 60.0;
+            self.overload_rate = self.overload_rate.map(|o| o * relax);
+            self.knee_rate = self.knee_rate.map(|o| o * relax);
         }
         self.updated_at = Some(now);
         true
+    }
+
+    /// Connection hold time by Little's law: connections in use over queries
+    /// per second. Without a hit rate every request counts as a query: the
+    /// offered connection load (rate x time) is the same either way.
+    fn update_query_time(&mut self, obs: &Observation, rate: f64) {
+        let Some(in_use) = obs.pool_in_use else {
+            return;
+        };
+        let queries = rate * (1.0 - obs.cache_hit_rate.unwrap_or(0.0));
+        if queries < 1.0 {
+            return;
+        }
+        let sample = in_use / queries;
+        let d = match self.query_time {
+            Some(d) => d + QUERY_TIME_SMOOTHING * (sample - d),
+            None => sample,
+        };
+        self.query_time = Some(d);
+        // A few connections in use say little (a gauge at 0 or 1): the floor
+        // is taken only from readings with enough of them, or noise sets it.
+        if in_use >= FLOOR_MIN_CONNECTIONS {
+            self.query_time_floor = Some(self.query_time_floor.map_or(d, |f| f.min(d)));
+        }
     }
 
     /// Latency floor: the lowest of each quantile over the recent window, and

@@ -33,14 +33,23 @@ pub(super) fn find(pass: &Pass, pressure: &Pressure) -> Option<String> {
     let explains = waiting > WAIT_SHARE_OF_TARGET * target || pending;
     (saturated && at_budget && pressure.breached() && explains).then(|| {
         format!(
-            "database connection budget exhausted: {:.0}/{:.0} pooled connections in use, {:.0} waiting (mean wait {}), budget {} — more replicas would not help",
-            obs.pool_in_use.unwrap_or(0.0),
-            obs.pool_max.unwrap_or(0.0),
-            obs.pool_pending.unwrap_or(0.0),
-            ms(waiting),
+            "database connection budget exhausted: {}, budget {} — more replicas would not help",
+            pools_in_use(obs, waiting),
             budget.total()
         )
     })
+}
+
+/// The pools' state in words: connections in use of the pools' size, queries
+/// waiting and their mean wait.
+pub(super) fn pools_in_use(obs: &crate::observe::Observation, wait: f64) -> String {
+    format!(
+        "{:.0}/{:.0} pooled connections in use, {:.0} waiting (mean wait {})",
+        obs.pool_in_use.unwrap_or(0.0),
+        obs.pool_max.unwrap_or(0.0),
+        obs.pool_pending.unwrap_or(0.0),
+        ms(wait)
+    )
 }
 
 #[cfg(test)]

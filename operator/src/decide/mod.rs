@@ -2,7 +2,8 @@
 //! actuation, now) to a plan — replicas, pool size, warm-up, or nothing — with a
 //! reason for every change. No I/O, no clock: this is where the safety rules live.
 //! One pass is a chain of steps, each in its module: hold (missing or stale
-//! data), pressure, bottleneck, replicas, pool, warm-up.
+//! data), pressure, bottleneck (with the connection-pool stage), replicas,
+//! pool, warm-up.
 
 use std::collections::VecDeque;
 
@@ -18,6 +19,7 @@ mod hold;
 mod limits;
 mod load;
 mod pool;
+mod pool_stage;
 mod pressure;
 mod replicas;
 pub mod testing;
@@ -223,7 +225,9 @@ pub fn decide(
     let load = Load::update(&pass, &mut next.model, &next.history);
     let pressure = Pressure::of(&pass);
     plan.objective_state = Some(pressure.state());
-    plan.bottleneck = bottleneck::find(&pass, &pressure);
+    let queueing = replicas::queueing_visible(&pass, &next.model);
+    plan.bottleneck = bottleneck::find(&pass, &pressure)
+        .or_else(|| pool_stage::database_limit(&pass, &next.model, load.forecast, queueing));
     let bottleneck = plan.bottleneck.is_some();
     plan.replicas = replicas::decide(&pass, &load, &pressure, bottleneck, &mut next);
     let to = plan.replicas.as_ref().map_or(pass.cur(), |c| c.to);

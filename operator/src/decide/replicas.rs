@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Change, ControllerState, Pass, load::Load, ms, pressure::Pressure, secs};
+use super::{
+    Change, ControllerState, Pass, load::Load, ms, pool_stage::PoolStage, pressure::Pressure, secs,
+};
 use crate::estimate::Estimate;
 
 /// Per-replica load within this share of the load that once breached by
@@ -16,6 +18,9 @@ const QUEUEING_SLACK_S: f64 = 0.002;
 /// Feedback at most doubles the ready replicas in one step: pressure beyond
 /// that is as likely a spike as a need.
 const FEEDBACK_MAX_FACTOR: f64 = 2.0;
+/// Queueing that takes an objective over this share of its target marks the
+/// knee (`Estimate::knee_rate`).
+const KNEE_PRESSURE: f64 = 0.8;
 
 /// Where the wanted count comes from; the reason for a change says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +56,10 @@ pub(super) fn decide(
     } else {
         want.n
     };
-    // Never remove capacity while an objective is breached.
-    if to < cur && pressure.breached() {
+    // Never remove capacity while an objective is breached, unless the breach
+    // is the floor's (no queueing) and the model says the capacity adds nothing.
+    let releasing = want.basis == Basis::FloorOver && !queueing_visible(pass, &next.model);
+    if to < cur && pressure.breached() && !releasing {
         to = cur;
     }
     // Bounds and the budget win over the rate limits: a count outside them is
@@ -76,15 +83,17 @@ fn want(
 ) -> Want {
     let (cur, l) = (pass.cur(), &pass.limits);
     let floor_over = floor_over(pass, model);
+    let stage = PoolStage::of(pass, model);
     let mut want = if floor_over {
-        // Slow even without queueing: replicas would not fix it. Hold.
+        // Slow even without queueing: replicas would not fix it. Hold, or
+        // release what the model says adds nothing.
         Want {
-            n: cur.clamp(l.min, l.max),
+            n: release(pass, model, stage, load).clamp(l.min, l.max),
             basis: Basis::FloorOver,
         }
     } else {
         Want {
-            n: by_model(pass, model, load.forecast),
+            n: by_model(pass, model, stage, load),
             basis: Basis::Model,
         }
     };
@@ -92,6 +101,11 @@ fn want(
     // Only a steady state (the last scale-up ready and visible in the window)
     // says anything about what the replicas carry.
     let steady = !load.settling && cur <= load.ready;
+    if queueing && !floor_over && steady && pressure.value > KNEE_PRESSURE {
+        // The knee: queueing already takes an objective near its target here.
+        let per = load.rate / f64::from(load.ready);
+        model.knee_rate = Some(model.knee_rate.map_or(per, |o| o.min(per)));
+    }
     let breached_by_queueing = pressure.breached() && queueing && !floor_over && steady;
     if breached_by_queueing {
         // Remember the per-replica load that breached by queueing.
@@ -130,31 +144,98 @@ fn floor_over(pass: &Pass, model: &Estimate) -> bool {
 }
 
 /// The fewest replicas that meet every latency objective with margin at the
-/// `forecast` load, by the model; the maximum when none does.
-fn by_model(pass: &Pass, model: &Estimate, forecast: f64) -> u32 {
+/// forecast load, by the model of both stages: workers, and each replica's
+/// share of the connection budget (more replicas, smaller pools). Replicas
+/// beyond those ready start cold when the cache is not warmed first, and must
+/// meet the objectives too. When no count does, the one predicted best (the
+/// fewest among equals): capacity that does not help is not added.
+fn by_model(pass: &Pass, model: &Estimate, stage: Option<PoolStage>, load: &Load) -> u32 {
     let l = &pass.limits;
-    for n in l.min..=l.max {
-        let per = forecast / f64::from(n);
+    let mut best: Option<(f64, u32)> = None;
+    for n in l.min..=l.bound(l.max) {
+        let per = load.forecast / f64::from(n);
         if model
             .overload_rate
             .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
+            || model.knee_rate.is_some_and(|k| per >= k)
         {
             continue;
         }
-        let meets = pass.targets.iter().all(|(q, t)| {
-            model
-                .predict(*q, per)
-                .is_none_or(|p| p <= t.as_secs_f64() * pass.aim)
-        });
-        if meets {
+        let Some(worst) = predicted_pressure(pass, model, stage, n, per, n > load.ready) else {
+            return n; // nothing to predict from: the first count
+        };
+        if worst <= pass.aim {
             return n;
         }
+        if best.is_none_or(|(b, _)| worst < b) {
+            best = Some((worst, n));
+        }
     }
-    l.max
+    best.map_or(l.max, |(_, n)| n)
+}
+
+/// The highest predicted latency / target over the objectives at `n`
+/// replicas with `per` requests/s each (`cold`: some of them start cold);
+/// None when the model cannot predict any.
+fn predicted_pressure(
+    pass: &Pass,
+    model: &Estimate,
+    stage: Option<PoolStage>,
+    n: u32,
+    per: f64,
+    cold: bool,
+) -> Option<f64> {
+    let pool = pass.limits.pool_limit(n).max(pass.limits.pool_min);
+    let mut worst: Option<f64> = None;
+    for (q, t) in &pass.targets {
+        let target = t.as_secs_f64().max(1e-9);
+        let warm = model
+            .predict(*q, per)
+            .map(|p| p + stage.map_or(0.0, |s| s.wait(*q, per, pool, false)));
+        let cold_p = match stage {
+            Some(s) if cold && s.cold_penalty() > 0.0 => model
+                .predict_slower(*q, per, model.concurrency, s.cold_penalty())
+                .map(|p| p + s.wait(*q, per, pool, true)),
+            _ => None,
+        };
+        for p in [warm, cold_p].into_iter().flatten() {
+            worst = Some(worst.map_or(p / target, |w: f64| w.max(p / target)));
+        }
+    }
+    worst
+}
+
+/// While the latency floor is over target, replicas do not fix it: the
+/// fewest (down to the current count) on which both stages still carry the
+/// forecast load (finite predicted latency) and no remembered knee or overload
+/// forbids, so capacity that does not help is released. Nothing is released
+/// while requests queue, while a scale-up settles, or while the cache is under
+/// its hit-rate target (a cold cache's floor falls as it warms).
+fn release(pass: &Pass, model: &Estimate, stage: Option<PoolStage>, load: &Load) -> u32 {
+    let cur = pass.cur();
+    let cache_cold = match (&pass.spec.cache, pass.obs.cache_hit_rate) {
+        (Some(c), Some(hit)) => hit < c.hit_rate_target,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if cache_cold || load.settling || cur > load.ready || queueing_visible(pass, model) {
+        return cur;
+    }
+    (pass.limits.min..cur)
+        .find(|&n| {
+            let per = load.forecast / f64::from(n);
+            let remembered = model
+                .overload_rate
+                .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
+                || model.knee_rate.is_some_and(|k| per >= k);
+            !remembered
+                && predicted_pressure(pass, model, stage, n, per, false).is_some_and(f64::is_finite)
+        })
+        .unwrap_or(cur)
 }
 
 /// Some latency objective is clearly over the model's floor: requests queue.
-fn queueing_visible(pass: &Pass, model: &Estimate) -> bool {
+pub(super) fn queueing_visible(pass: &Pass, model: &Estimate) -> bool {
     pass.targets
         .iter()
         .any(|(q, _)| match (pass.obs.latency.get(*q), model.base(*q)) {
