@@ -19,7 +19,6 @@
 
 mod alerts;
 mod apply;
-pub mod backends;
 mod budget;
 pub mod metadata;
 mod objectives;
@@ -35,8 +34,7 @@ use governor_crds::{
 use serde::Serialize;
 
 pub use apply::{
-    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule,
-    rules_object_name, vm_rule,
+    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule, rules_object_name,
 };
 pub use metadata::ExtraMetadata;
 
@@ -46,7 +44,6 @@ pub use budget::{
 };
 
 use alerts::ObjectiveRules;
-pub use objectives::allowed_error_share;
 use objectives::{Objective, objectives};
 
 /// Recording rule names.
@@ -110,8 +107,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    /// (burn factor, long window, short window), windows in seconds at 30 days.
-    pub fn pairs(self) -> [(f64, f64, f64); 2] {
+    fn pairs(self) -> [(f64, f64, f64); 2] {
         match self {
             Tier::Page => [(14.4, 3600.0, 300.0), (6.0, 6.0 * 3600.0, 1800.0)],
             Tier::Ticket => [(3.0, 86_400.0, 7200.0), (1.0, 3.0 * 86_400.0, 6.0 * 3600.0)],
@@ -189,12 +185,6 @@ impl Scale {
             })
             .collect()
     }
-}
-
-/// A window scaled from its 30-day value to an SLO's window, at Prometheus's
-/// default scrape interval (the windows `governor rules` writes by default).
-pub fn scaled_window(base: f64, slo_window: f64) -> u64 {
-    Scale::new(slo_window, DEFAULT_SCRAPE_INTERVAL).window(base)
 }
 
 /// The shortest window a rule reads: two scrape intervals, so `rate()` finds

@@ -14,7 +14,6 @@ mod db_bound;
 mod decide_props;
 mod demo;
 mod demo_climb;
-mod ecosystem;
 mod erlang_c;
 mod faults;
 mod helm;
