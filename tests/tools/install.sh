@@ -6,6 +6,7 @@
 #   mold                                (Debian package, the linker of the test build)
 #   buildah                             (Debian package, builds the image in the image test)
 #   haproxy                             (Debian package, HTTP 429/500/503 from the API server)
+#   initdb, postgres, pg_ctl, pg_isready (Debian package postgresql, the real-workload benchmark)
 #   kube-apiserver, etcd, jaeger, helm  (built from Go modules)
 #   toxiproxy-server                    (built from its Go module; fault injection)
 #   prometheus3, promtool3              (Prometheus 3.x, built from its Go module)
@@ -20,7 +21,7 @@ TOXIPROXY_VERSION=v2.5.0  # github.com/Shopify/toxiproxy/v2 (not in TOOLS_KEY: a
                           # built into the same folder by name; bump by renaming the binary)
 PROMETHEUS3_VERSION=v0.316.0  # github.com/prometheus/prometheus: v0.3MM.P is Prometheus 3.MM.P (not
                               # in TOOLS_KEY either; built as prometheus3 and promtool3 beside 2.x)
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold buildah haproxy)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium mold buildah haproxy postgresql)
 
 TOOLS_KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_jaeger-${JAEGER_VERSION}_helm-${HELM_VERSION}"
 TOOLS_ROOT="${GOVERNOR_TOOLS_DIR:-$HOME/.cache/governor-tools}"
@@ -70,6 +71,13 @@ install_debian() {
   ln -sf /usr/bin/prometheus-alertmanager "$BIN/alertmanager"
   ln -sf /usr/bin/chromium "$BIN/chromium"
   ln -sf /usr/sbin/haproxy "$BIN/haproxy"
+  # The server binaries live in a versioned folder; take the newest.
+  local pg
+  pg=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$pg" ] || fail "postgresql installed but no /usr/lib/postgresql/*/bin"
+  for t in initdb postgres pg_ctl pg_isready; do
+    ln -sf "$pg/$t" "$BIN/$t"
+  done
 }
 
 # --- Go-built tools --------------------------------------------------------
@@ -160,7 +168,7 @@ main() {
     "-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION"
   prometheus3
   for t in prometheus promtool prometheus3 promtool3 alertmanager chromium haproxy etcd helm kube-apiserver \
-    jaeger toxiproxy-server; do
+    jaeger toxiproxy-server initdb postgres pg_ctl pg_isready; do
     [ -x "$BIN/$t" ] || fail "$t missing from $BIN"
   done
   say "all tools ready in $BIN"

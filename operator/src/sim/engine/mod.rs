@@ -148,7 +148,9 @@ pub struct Simulation {
 /// The observation window, as `rate(...[1m])` reads it.
 pub const WINDOW_SECONDS: usize = 60;
 
-fn lognormal(mean: f64, sigma: f64) -> LogNormal<f64> {
+/// The lognormal with this mean and shape (the service-time distributions; the
+/// real-workload benchmark's service draws from the same).
+pub fn lognormal(mean: f64, sigma: f64) -> LogNormal<f64> {
     // mean = exp(mu + sigma^2 / 2)
     let mu = mean.max(1e-9).ln() - sigma * sigma / 2.0;
     LogNormal::new(mu, sigma).unwrap_or_else(|_| LogNormal::new(0.0, 0.0).expect("unit lognormal"))
