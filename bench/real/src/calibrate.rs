@@ -101,13 +101,13 @@ pub struct Quantiles {
 
 /// The simulator at `point`, warm caches, mean of the per-minute exact
 /// quantiles after the first minute; also its error share.
-pub fn simulate(point: Point, settings: &Settings) -> (Quantiles, f64) {
+pub fn simulate(point: Point, settings: &Settings, model: ServiceModel) -> (Quantiles, f64) {
     let initial = InitialState {
         replicas: point.replicas,
         pool_size: point.pool,
         served: 1e12,
     };
-    let mut sim = Simulation::new(settings.model(), &initial, point.rate, settings.seed);
+    let mut sim = Simulation::new(model, &initial, point.rate, settings.seed);
     sim.run_until(settings.sim_seconds.max(120.0), &|_| point.rate);
     let minutes = &sim.minutes[1..];
     let n = minutes.len().max(1) as f64;
@@ -234,6 +234,20 @@ pub struct Row {
     pub ratio_p50: Option<f64>,
     pub ratio_p90: Option<f64>,
     pub ratio_p99: Option<f64>,
+    /// Mean worker time per request the real stack added beyond the drawn
+    /// times (seconds), measured by the replicas.
+    pub real_overhead: Option<f64>,
+    /// The simulator again with that overhead added to its mean CPU time, and
+    /// real over it: how well the queueing model does once the service time
+    /// is what the real service actually spent.
+    pub adjusted_p50: Option<f64>,
+    pub adjusted_p90: Option<f64>,
+    pub adjusted_p99: Option<f64>,
+    pub adjusted_ratio_p50: Option<f64>,
+    pub adjusted_ratio_p90: Option<f64>,
+    pub adjusted_ratio_p99: Option<f64>,
+    /// The load generator's own lateness, P50 (seconds): in every real latency.
+    pub send_lag_p50: Option<f64>,
     pub sim_errors: f64,
     pub real_errors: f64,
     pub real_hit_rate: Option<f64>,
@@ -242,9 +256,25 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(point: Point, sim: Quantiles, sim_errors: f64, real: &load::Summary, hit_rate: Option<f64>) -> Self {
+    fn new(
+        point: Point,
+        sim: Quantiles,
+        sim_errors: f64,
+        real: &load::Summary,
+        hit_rate: Option<f64>,
+        overhead: Option<(f64, Quantiles)>,
+    ) -> Self {
         let ratio = |r: Option<f64>, s: f64| r.filter(|_| s > 0.0).map(|r| r / s);
+        let adjusted = overhead.map(|o| o.1);
         Self {
+            real_overhead: overhead.map(|o| o.0),
+            adjusted_p50: adjusted.map(|a| a.p50),
+            adjusted_p90: adjusted.map(|a| a.p90),
+            adjusted_p99: adjusted.map(|a| a.p99),
+            adjusted_ratio_p50: adjusted.and_then(|a| ratio(real.p50, a.p50)),
+            adjusted_ratio_p90: adjusted.and_then(|a| ratio(real.p90, a.p90)),
+            adjusted_ratio_p99: adjusted.and_then(|a| ratio(real.p99, a.p99)),
+            send_lag_p50: real.send_lag_p50,
             point,
             sim_p50: sim.p50,
             sim_p90: sim.p90,
@@ -278,6 +308,10 @@ pub async fn run_point(
         fleet.metric("cache_hits_total").await?,
         fleet.metric("cache_misses_total").await?,
     );
+    let (over0, served0) = (
+        fleet.metric("bench_service_overhead_seconds_total").await?,
+        fleet.metric("bench_service_served_total").await?,
+    );
     let plan = LoadPlan {
         targets: fleet.urls(),
         curve: RateCurve::Constant(point.rate),
@@ -300,9 +334,22 @@ pub async fn run_point(
         }
         _ => None,
     };
+    let (over1, served1) = (
+        fleet.metric("bench_service_overhead_seconds_total").await?,
+        fleet.metric("bench_service_served_total").await?,
+    );
     drop(fleet);
-    let (sim, sim_errors) = simulate(point, settings);
-    Ok(Row::new(point, sim, sim_errors, &real, hit_rate))
+    let (sim, sim_errors) = simulate(point, settings, settings.model());
+    let overhead = match (over0, served0, over1, served1) {
+        (Some(o0), Some(s0), Some(o1), Some(s1)) if s1 > s0 => {
+            let per_request = ((o1 - o0) / (s1 - s0)).max(0.0);
+            let mut model = settings.model();
+            model.cpu_time += per_request;
+            Some((per_request, simulate(point, settings, model).0))
+        }
+        _ => None,
+    };
+    Ok(Row::new(point, sim, sim_errors, &real, hit_rate, overhead))
 }
 
 /// The default calibration points: two replicas from light to heavy load, a
@@ -319,13 +366,13 @@ pub fn table(rows: &[Row]) -> String {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}", v * 1e3));
     let r = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     let mut out = format!(
-        "{:<9} {:>4} {:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>6} {:>5}\n",
+        "{:<9} {:>4} {:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>6} {:>5} {:>5} {:>5} | {:>6} {:>5}\n",
         "replicas", "pool", "rps", "sim_p50", "sim_p90", "sim_p99", "real_p50", "real_p90", "real_p99",
-        "r_p50", "r_p90", "r_p99", "errors", "hit"
+        "r_p50", "r_p90", "r_p99", "ovh_ms", "a_p50", "a_p90", "a_p99", "errors", "hit"
     );
     for row in rows {
         out.push_str(&format!(
-            "{:<9} {:>4} {:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>5.2}% {:>5}\n",
+            "{:<9} {:>4} {:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>6} {:>5} {:>5} {:>5} | {:>5.2}% {:>5}\n",
             row.point.replicas,
             row.point.pool,
             row.point.rate,
@@ -338,6 +385,10 @@ pub fn table(rows: &[Row]) -> String {
             r(row.ratio_p50),
             r(row.ratio_p90),
             r(row.ratio_p99),
+            ms(row.real_overhead),
+            r(row.adjusted_ratio_p50),
+            r(row.adjusted_ratio_p90),
+            r(row.adjusted_ratio_p99),
             row.real_errors * 100.0,
             row.real_hit_rate.map_or("-".into(), |h| format!("{:.0}%", h * 100.0)),
         ));
