@@ -44,14 +44,18 @@ impl Postgres {
         }
         std::fs::create_dir(&data).with_context(|| format!("creating {}", data.display()))?;
         if as_postgres {
-            run(Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(&data))?;
+            run(Command::new("chown").arg("postgres:postgres").arg(&data))?;
         }
         let initdb = server_binary("initdb")?;
         let mut cmd = user_command(as_postgres, &initdb);
-        cmd.args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
-            .arg(&data);
+        cmd.args([
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--no-sync",
+            "-D",
+        ])
+        .arg(&data);
         run(&mut cmd).context("initdb")?;
 
         let port = free_port()?;
@@ -63,32 +67,37 @@ impl Postgres {
         } else {
             postgres.clone()
         };
-        args.extend(
-            [
-                "-D".to_string(),
-                data.display().to_string(),
-                "-h".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-                // TCP only: no socket file to place.
-                "-c".into(),
-                "unix_socket_directories=".into(),
-                "-c".into(),
-                format!("max_connections={MAX_CONNECTIONS}"),
-                "-c".into(),
-                "fsync=off".into(),
-                "-c".into(),
-                "shared_buffers=16MB".into(),
-            ]
-            .into_iter(),
-        );
+        args.extend([
+            "-D".to_string(),
+            data.display().to_string(),
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            // TCP only: no socket file to place.
+            "-c".into(),
+            "unix_socket_directories=".into(),
+            "-c".into(),
+            format!("max_connections={MAX_CONNECTIONS}"),
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "shared_buffers=16MB".into(),
+        ]);
         let mut server = Server::start("postgres", &program, &args, dir)?;
         let isready = tool("pg_isready")?;
         server
             .wait_ready(Duration::from_secs(60), || {
                 let ok = Command::new(&isready)
-                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-q"])
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        "-U",
+                        "postgres",
+                        "-q",
+                    ])
                     .status()
                     .is_ok_and(|s| s.success());
                 async move { ok }
@@ -113,7 +122,9 @@ impl Drop for Postgres {
         // Fast shutdown (SIGINT) so the backends go with the postmaster; the
         // Server's own drop kills what is left.
         if let Some(pid) = self.server.pid() {
-            let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while Path::new(&format!("/proc/{pid}")).exists()
                 && !is_zombie(pid)
@@ -127,7 +138,13 @@ impl Drop for Postgres {
 
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(true)
 }
 

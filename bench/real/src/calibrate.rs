@@ -111,7 +111,8 @@ pub fn simulate(point: Point, settings: &Settings, model: ServiceModel) -> (Quan
     sim.run_until(settings.sim_seconds.max(120.0), &|_| point.rate);
     let minutes = &sim.minutes[1..];
     let n = minutes.len().max(1) as f64;
-    let mean = |f: fn(&governor::sim::engine::MinuteStats) -> f64| minutes.iter().map(f).sum::<f64>() / n;
+    let mean =
+        |f: fn(&governor::sim::engine::MinuteStats) -> f64| minutes.iter().map(f).sum::<f64>() / n;
     let errors = sim.total_errors as f64 / sim.total_requests.max(1) as f64;
     (
         Quantiles {
@@ -140,11 +141,20 @@ pub struct Fleet {
 impl Fleet {
     /// Starts `n` processes of `service_bin` with their pool size in a file,
     /// and waits until each answers `/healthz` (its database reachable).
-    pub async fn start(service_bin: &Path, database_url: &str, n: u32, pool: u32) -> crate::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    pub async fn start(
+        service_bin: &Path,
+        database_url: &str,
+        n: u32,
+        pool: u32,
+    ) -> crate::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
         let mut replicas = Vec::new();
         for i in 0..n {
-            let dir = tempfile::Builder::new().prefix("bench-service-").tempdir()?;
+            let dir = tempfile::Builder::new()
+                .prefix("bench-service-")
+                .tempdir()?;
             let pool_file = dir.path().join("pool_size");
             std::fs::write(&pool_file, format!("{pool}\n"))?;
             let port = free_port()?;
@@ -186,7 +196,12 @@ impl Fleet {
                 .get(format!("{}/warm-up?keys={keys}", r.url))
                 .send()
                 .await?;
-            anyhow::ensure!(resp.status().is_success(), "warm-up of {}: {}", r.url, resp.status());
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "warm-up of {}: {}",
+                r.url,
+                resp.status()
+            );
         }
         Ok(())
     }
@@ -196,7 +211,13 @@ impl Fleet {
     pub async fn metric(&self, name: &str) -> crate::Result<Option<f64>> {
         let mut total = 0.0;
         for r in &self.replicas {
-            let text = self.http.get(format!("{}/metrics", r.url)).send().await?.text().await?;
+            let text = self
+                .http
+                .get(format!("{}/metrics", r.url))
+                .send()
+                .await?
+                .text()
+                .await?;
             match series_value(&text, name) {
                 Some(v) => total += v,
                 None => return Ok(None),
@@ -367,8 +388,24 @@ pub fn table(rows: &[Row]) -> String {
     let r = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     let mut out = format!(
         "{:<9} {:>4} {:>5} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} | {:>6} {:>5} {:>5} {:>5} | {:>6} {:>5}\n",
-        "replicas", "pool", "rps", "sim_p50", "sim_p90", "sim_p99", "real_p50", "real_p90", "real_p99",
-        "r_p50", "r_p90", "r_p99", "ovh_ms", "a_p50", "a_p90", "a_p99", "errors", "hit"
+        "replicas",
+        "pool",
+        "rps",
+        "sim_p50",
+        "sim_p90",
+        "sim_p99",
+        "real_p50",
+        "real_p90",
+        "real_p99",
+        "r_p50",
+        "r_p90",
+        "r_p99",
+        "ovh_ms",
+        "a_p50",
+        "a_p90",
+        "a_p99",
+        "errors",
+        "hit"
     );
     for row in rows {
         out.push_str(&format!(

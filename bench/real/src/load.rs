@@ -18,7 +18,10 @@ pub enum RateCurve {
     Constant(f64),
     /// A scenario's load (built in or from a trace), `speed` scenario seconds
     /// per wall-clock second.
-    Scenario { scenario: Box<Scenario>, speed: f64 },
+    Scenario {
+        scenario: Box<Scenario>,
+        speed: f64,
+    },
 }
 
 impl RateCurve {
@@ -67,7 +70,10 @@ impl LoadPlan {
             return Err("--target: at least one URL is needed".into());
         }
         if !(self.seconds.is_finite() && self.seconds > 0.0 && self.seconds <= 86_400.0) {
-            return Err(format!("--seconds must be above 0 and at most 86400, got {}", self.seconds));
+            return Err(format!(
+                "--seconds must be above 0 and at most 86400, got {}",
+                self.seconds
+            ));
         }
         if !(self.warmup.is_finite() && self.warmup >= 0.0 && self.warmup < self.seconds) {
             return Err(format!(
@@ -76,11 +82,16 @@ impl LoadPlan {
             ));
         }
         if !(self.cacheable.is_finite() && (0.0..=1.0).contains(&self.cacheable)) {
-            return Err(format!("--cacheable must be in 0..=1, got {}", self.cacheable));
+            return Err(format!(
+                "--cacheable must be in 0..=1, got {}",
+                self.cacheable
+            ));
         }
         let peak = self.curve.peak();
         if !(peak.is_finite() && peak > 0.0 && peak <= 100_000.0) {
-            return Err(format!("the rate must be above 0 and at most 100000 per second, got {peak}"));
+            return Err(format!(
+                "the rate must be above 0 and at most 100000 per second, got {peak}"
+            ));
         }
         if self.keys == 0 {
             return Err("--keys must be at least 1".into());
@@ -154,7 +165,11 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<Summary> {
         .pool_max_idle_per_host(plan.max_in_flight)
         .build()?;
     // Microseconds, 1 µs to an hour, 3 significant figures.
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?));
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1,
+        3_600_000_000,
+        3,
+    )?));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut lag = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight));
@@ -178,7 +193,9 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<Summary> {
         let url = format!("{}/item/{key}", plan.targets[i % plan.targets.len()]);
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
             if counts {
-                let mut t = tally.lock().map_err(|_| anyhow::anyhow!("tally poisoned"))?;
+                let mut t = tally
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("tally poisoned"))?;
                 t.errors += 1;
                 t.dropped += 1;
             }
@@ -207,8 +224,12 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<Summary> {
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-    let h = histogram.lock().map_err(|_| anyhow::anyhow!("histogram poisoned"))?;
-    let t = tally.lock().map_err(|_| anyhow::anyhow!("tally poisoned"))?;
+    let h = histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram poisoned"))?;
+    let t = tally
+        .lock()
+        .map_err(|_| anyhow::anyhow!("tally poisoned"))?;
     let seconds = plan.seconds - plan.warmup;
     let any = !h.is_empty();
     let q = |p: f64| any.then(|| h.value_at_quantile(p) as f64 / 1e6);

@@ -87,8 +87,10 @@ impl Config {
             ("--db-time", self.db_time),
             ("--sigma", self.sigma),
         ] {
-            if !(v.is_finite() && v >= 0.0 && v <= 60.0) {
-                return Err(format!("{flag} must be a number of seconds in 0..=60, got {v}"));
+            if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
+                return Err(format!(
+                    "{flag} must be a number of seconds in 0..=60, got {v}"
+                ));
             }
         }
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 600.0) {
@@ -218,7 +220,11 @@ impl Service {
     /// when they come back.
     pub fn resize_pool(&self, size: u32) {
         if self.pool.status().max_size != size as usize {
-            tracing::info!(from = self.pool.status().max_size, to = size, "pool resized");
+            tracing::info!(
+                from = self.pool.status().max_size,
+                to = size,
+                "pool resized"
+            );
             self.pool.resize(size as usize);
         }
     }
@@ -313,23 +319,46 @@ impl Service {
         }
         let status = self.pool.status();
         let used = status.size.saturating_sub(status.available);
-        let series: [(&str, &str, &str, Vec<(&str, f64)>); 7] = [
+        let series: [Family; 7] = [
             (
                 "bench_service_overhead_seconds_total",
                 "counter",
                 "Worker time beyond the drawn service times and pool waits.",
                 vec![("", c.overhead_sum)],
             ),
-            ("bench_service_served_total", "counter", "Requests served to the end.", vec![("", c.served as f64)]),
-            ("cache_hits_total", "counter", "Cache lookups that hit.", vec![("", c.cache_hits as f64)]),
-            ("cache_misses_total", "counter", "Cache lookups that missed.", vec![("", c.cache_misses as f64)]),
+            (
+                "bench_service_served_total",
+                "counter",
+                "Requests served to the end.",
+                vec![("", c.served as f64)],
+            ),
+            (
+                "cache_hits_total",
+                "counter",
+                "Cache lookups that hit.",
+                vec![("", c.cache_hits as f64)],
+            ),
+            (
+                "cache_misses_total",
+                "counter",
+                "Cache lookups that missed.",
+                vec![("", c.cache_misses as f64)],
+            ),
             (
                 "db_client_connections_usage",
                 "gauge",
                 "Connections by state.",
-                vec![(",state=\"used\"", used as f64), (",state=\"idle\"", status.available as f64)],
+                vec![
+                    (",state=\"used\"", used as f64),
+                    (",state=\"idle\"", status.available as f64),
+                ],
             ),
-            ("db_client_connections_max", "gauge", "Pool size.", vec![("", status.max_size as f64)]),
+            (
+                "db_client_connections_max",
+                "gauge",
+                "Pool size.",
+                vec![("", status.max_size as f64)],
+            ),
             (
                 "db_client_connections_pending_requests",
                 "gauge",
@@ -348,15 +377,24 @@ impl Service {
             out,
             "# HELP {w} Time waiting for a pooled connection.\n# TYPE {w} histogram"
         );
-        let _ = writeln!(out, "{w}_bucket{{{labels},le=\"+Inf\"}} {}", c.pool_wait_count);
+        let _ = writeln!(
+            out,
+            "{w}_bucket{{{labels},le=\"+Inf\"}} {}",
+            c.pool_wait_count
+        );
         let _ = writeln!(out, "{w}_sum{{{labels}}} {}", c.pool_wait_sum);
         let _ = writeln!(out, "{w}_count{{{labels}}} {}", c.pool_wait_count);
         out
     }
 }
 
+/// One exported metric family: name, type, help, and (extra labels, value) per series.
+type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, f64)>);
+
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// `GET /item/{key}`: one request, timed from its arrival; 503 past the timeout.
@@ -372,7 +410,12 @@ async fn item(State(s): State<Arc<Service>>, Path(key): Path<String>) -> StatusC
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let latency = arrival.elapsed().as_secs_f64();
-    s.count(|c| c.by_status.entry(code.as_u16()).or_default().observe(latency));
+    s.count(|c| {
+        c.by_status
+            .entry(code.as_u16())
+            .or_default()
+            .observe(latency)
+    });
     code
 }
 
@@ -386,7 +429,10 @@ async fn warm_up(State(s): State<Arc<Service>>, Query(q): Query<WarmUpQuery>) ->
     let n = q.keys.unwrap_or(s.config.warm_keys).min(10_000_000);
     match s.warm_up(n).await {
         Ok(loaded) => (StatusCode::OK, format!("loaded {loaded} keys\n")),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("warm-up failed: {e}\n")),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("warm-up failed: {e}\n"),
+        ),
     }
 }
 
@@ -411,7 +457,10 @@ pub fn router(service: Arc<Service>) -> Router {
             "/metrics",
             get(|State(s): State<Arc<Service>>| async move {
                 (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
                     s.render_metrics(),
                 )
             }),
@@ -427,8 +476,9 @@ pub async fn watch_pool_file(service: Arc<Service>, file: PathBuf, poll: Duratio
     loop {
         match std::fs::read_to_string(&file)
             .map_err(|e| format!("reading {}: {e}", file.display()))
-            .and_then(|t| parse_pool_size(&t).map_err(|e| format!("{}: pool size {e}", file.display())))
-        {
+            .and_then(|t| {
+                parse_pool_size(&t).map_err(|e| format!("{}: pool size {e}", file.display()))
+            }) {
             Ok(size) => {
                 last_error.clear();
                 service.resize_pool(size);
@@ -449,7 +499,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let service = Service::new(config.clone())?;
     if let Some(file) = &config.pool_file {
         // The file wins over --pool-size from the start when it is readable.
-        if let Ok(size) = std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| parse_pool_size(&t)) {
+        if let Ok(size) = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_pool_size(&t))
+        {
             service.resize_pool(size);
         }
         tokio::spawn(watch_pool_file(

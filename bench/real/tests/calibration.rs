@@ -34,9 +34,16 @@ async fn real_service_matches_the_simulator_at_one_point() -> governor_tests::Re
     eprintln!("{}", serde_json::to_string(&row)?);
     assert!(row.real_sent > 2_000, "too few requests counted: {row:?}");
     assert_eq!(row.real_errors, 0.0, "{row:?}");
-    let hit = row.real_hit_rate.expect("the replicas export cache counters");
-    assert!((hit - 0.9).abs() < 0.03, "warm hit rate {hit}, expected 0.9");
-    let overhead = row.real_overhead.expect("the replicas export their overhead");
+    let hit = row
+        .real_hit_rate
+        .expect("the replicas export cache counters");
+    assert!(
+        (hit - 0.9).abs() < 0.03,
+        "warm hit rate {hit}, expected 0.9"
+    );
+    let overhead = row
+        .real_overhead
+        .expect("the replicas export their overhead");
     assert!(
         (0.0..0.010).contains(&overhead),
         "the real stack adds {overhead} s of worker time a request"
@@ -63,20 +70,28 @@ async fn pool_size_follows_its_file() -> governor_tests::Result<()> {
     assert_eq!(fleet.metric("db_client_connections_max").await?, Some(3.0));
     let file = &fleet.replicas[0].pool_file;
     std::fs::write(file, "7\n")?;
-    wait_until("the pool gauge to read 7", Duration::from_secs(10), || async {
-        (fleet.metric("db_client_connections_max").await.ok()? == Some(7.0)).then_some(())
-    })
+    wait_until(
+        "the pool gauge to read 7",
+        Duration::from_secs(10),
+        || async {
+            (fleet.metric("db_client_connections_max").await.ok()? == Some(7.0)).then_some(())
+        },
+    )
     .await?;
     // A value that is not a pool size is logged and keeps the pool as it was.
     std::fs::write(file, "0\n")?;
     let replica = &fleet.replicas[0];
-    wait_until("the bad pool size to be logged", Duration::from_secs(10), || async {
-        replica
-            .server
-            .log_tail(20)
-            .contains("pool size must be between 1 and 10000, got 0")
-            .then_some(())
-    })
+    wait_until(
+        "the bad pool size to be logged",
+        Duration::from_secs(10),
+        || async {
+            replica
+                .server
+                .log_tail(20)
+                .contains("pool size must be between 1 and 10000, got 0")
+                .then_some(())
+        },
+    )
     .await?;
     assert_eq!(fleet.metric("db_client_connections_max").await?, Some(7.0));
     // Requests that miss the cache use the pool: its used + idle connections

@@ -47,16 +47,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ..Settings::default()
     };
     if !(settings.seconds.is_finite() && settings.seconds > 0.0 && settings.seconds <= 3600.0) {
-        anyhow::bail!("--seconds must be above 0 and at most 3600, got {}", settings.seconds);
+        anyhow::bail!(
+            "--seconds must be above 0 and at most 3600, got {}",
+            settings.seconds
+        );
     }
-    if !(settings.warmup.is_finite() && settings.warmup >= 0.0 && settings.warmup < settings.seconds) {
-        anyhow::bail!("--warmup must be at least 0 and below --seconds, got {}", settings.warmup);
+    if !(settings.warmup.is_finite()
+        && settings.warmup >= 0.0
+        && settings.warmup < settings.seconds)
+    {
+        anyhow::bail!(
+            "--warmup must be at least 0 and below --seconds, got {}",
+            settings.warmup
+        );
     }
     let service_bin = std::env::current_exe()?
         .parent()
         .map(|d| d.join("bench-service"))
         .ok_or_else(|| anyhow::anyhow!("no folder for bench-service"))?;
-    let points = if cli.points.is_empty() { default_points() } else { cli.points };
+    let points = if cli.points.is_empty() {
+        default_points()
+    } else {
+        cli.points
+    };
     let postgres = match &cli.database_url {
         Some(_) => None,
         None => Some(governor_tests::Postgres::start().await?),

@@ -43,7 +43,10 @@ struct Cli {
 
 fn curve(cli: &Cli) -> Result<RateCurve, String> {
     if !(cli.speed.is_finite() && cli.speed > 0.0 && cli.speed <= 10_000.0) {
-        return Err(format!("--speed must be above 0 and at most 10000, got {}", cli.speed));
+        return Err(format!(
+            "--speed must be above 0 and at most 10000, got {}",
+            cli.speed
+        ));
     }
     let scenario = match (&cli.rate, &cli.scenario, &cli.trace) {
         (Some(r), _, _) => return Ok(RateCurve::Constant(*r)),
@@ -69,11 +72,18 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = async {
         if !(cli.timeout.is_finite() && cli.timeout > 0.0 && cli.timeout <= 3600.0) {
-            anyhow::bail!("--timeout must be above 0 and at most 3600 seconds, got {}", cli.timeout);
+            anyhow::bail!(
+                "--timeout must be above 0 and at most 3600 seconds, got {}",
+                cli.timeout
+            );
         }
         let plan = LoadPlan {
             curve: curve(&cli).map_err(anyhow::Error::msg)?,
-            targets: cli.target.iter().map(|t| t.trim_end_matches('/').to_string()).collect(),
+            targets: cli
+                .target
+                .iter()
+                .map(|t| t.trim_end_matches('/').to_string())
+                .collect(),
             seconds: cli.seconds,
             warmup: cli.warmup,
             keys: cli.keys,
