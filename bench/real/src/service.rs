@@ -21,6 +21,7 @@ use axum::routing::get;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use governor::sim::ServiceModel;
 use governor::sim::engine::{BUCKETS, lognormal};
+use governor::sim::live::{write_histogram, write_pool_wait_help, write_pool_wait_series};
 use rand_distr::{Distribution, LogNormal};
 
 /// The route every request of the benchmark takes (the `http_route` label).
@@ -307,15 +308,7 @@ impl Service {
         );
         for (code, h) in &c.by_status {
             let l = format!("{labels},http_response_status_code=\"{code}\"");
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cumulative += h.buckets[i];
-                let _ = writeln!(out, "{m}_bucket{{{l},le=\"{le}\"}} {cumulative}");
-            }
-            cumulative += h.buckets[BUCKETS.len()];
-            let _ = writeln!(out, "{m}_bucket{{{l},le=\"+Inf\"}} {cumulative}");
-            let _ = writeln!(out, "{m}_sum{{{l}}} {}", h.sum);
-            let _ = writeln!(out, "{m}_count{{{l}}} {cumulative}");
+            write_histogram(&mut out, m, &l, &h.buckets, h.sum);
         }
         let status = self.pool.status();
         let used = status.size.saturating_sub(status.available);
@@ -372,18 +365,8 @@ impl Service {
                 let _ = writeln!(out, "{name}{{{labels}{extra}}} {v}");
             }
         }
-        let w = "db_client_connections_wait_time_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {w} Time waiting for a pooled connection.\n# TYPE {w} histogram"
-        );
-        let _ = writeln!(
-            out,
-            "{w}_bucket{{{labels},le=\"+Inf\"}} {}",
-            c.pool_wait_count
-        );
-        let _ = writeln!(out, "{w}_sum{{{labels}}} {}", c.pool_wait_sum);
-        let _ = writeln!(out, "{w}_count{{{labels}}} {}", c.pool_wait_count);
+        write_pool_wait_help(&mut out);
+        write_pool_wait_series(&mut out, &labels, c.pool_wait_count, c.pool_wait_sum);
         out
     }
 }

@@ -252,17 +252,30 @@ fn write_latency(out: &mut String, services: &[LiveService]) {
             ("500", &c.error_buckets, c.error_sum),
         ] {
             let labels = format!("{},http_response_status_code=\"{code}\"", service_labels(s));
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cumulative += buckets[i];
-                let _ = writeln!(out, "{m}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
-            }
-            cumulative += buckets[BUCKETS.len()];
-            let _ = writeln!(out, "{m}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
-            let _ = writeln!(out, "{m}_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "{m}_count{{{labels}}} {cumulative}");
+            write_histogram(out, m, &labels, buckets, sum);
         }
     }
+}
+
+/// One label set of a histogram over `BUCKETS`: its cumulative buckets, sum
+/// and count (`buckets` per bucket, the last one +Inf). The real-workload
+/// benchmark's service writes its own through this too.
+pub fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: &[u64; BUCKETS.len() + 1],
+    sum: f64,
+) {
+    let mut cumulative = 0;
+    for (i, le) in BUCKETS.iter().enumerate() {
+        cumulative += buckets[i];
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += buckets[BUCKETS.len()];
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
 }
 
 /// One metric family: its help and type, then each service's series (extra
@@ -335,22 +348,28 @@ fn write_cache_and_pool(out: &mut String, services: &[LiveService]) {
 
 /// The pool-wait histogram (only its +Inf bucket, sum and count).
 fn write_pool_wait(out: &mut String, services: &[LiveService]) {
+    write_pool_wait_help(out);
+    for s in services {
+        let c = &s.sim.counters;
+        write_pool_wait_series(out, &service_labels(s), c.pool_wait_count, c.pool_wait_sum);
+    }
+}
+
+/// The pool-wait histogram's HELP and TYPE lines.
+pub fn write_pool_wait_help(out: &mut String) {
     let w = "db_client_connections_wait_time_seconds";
     let _ = writeln!(
         out,
         "# HELP {w} Time waiting for a pooled connection.\n# TYPE {w} histogram"
     );
-    for s in services {
-        let c = &s.sim.counters;
-        let labels = service_labels(s);
-        let _ = writeln!(
-            out,
-            "{w}_bucket{{{labels},le=\"+Inf\"}} {}",
-            c.pool_wait_count
-        );
-        let _ = writeln!(out, "{w}_sum{{{labels}}} {}", c.pool_wait_sum);
-        let _ = writeln!(out, "{w}_count{{{labels}}} {}", c.pool_wait_count);
-    }
+}
+
+/// One label set of the pool-wait histogram (only its +Inf bucket, sum and count).
+pub fn write_pool_wait_series(out: &mut String, labels: &str, count: u64, sum: f64) {
+    let w = "db_client_connections_wait_time_seconds";
+    let _ = writeln!(out, "{w}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{w}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{w}_count{{{labels}}} {count}");
 }
 
 /// Native histograms of request latency (protobuf exposition), named
@@ -399,4 +418,37 @@ pub fn truth(services: &[LiveService], window: f64) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_with_count_equal_to_the_inf_bucket() {
+        let scenario = Scenario::built_in("audit").expect("audit");
+        let mut all = services(&scenario, 1, 1);
+        let s = &mut all[0];
+        s.sim.run_until(30.0, &|_| 50.0);
+        let text = render_metrics(&all);
+        let c = &all[0].sim.counters;
+        let ok: u64 = c.ok_buckets.iter().sum();
+        let labels = service_labels(&all[0]);
+        let l = format!("{labels},http_response_status_code=\"200\"");
+        assert!(text.contains(&format!(
+            "http_server_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {ok}\n"
+        )));
+        assert!(text.contains(&format!(
+            "http_server_request_duration_seconds_count{{{l}}} {ok}\n"
+        )));
+        assert!(text.contains(&format!(
+            "db_client_connections_wait_time_seconds_count{{{labels}}} {}\n",
+            c.pool_wait_count
+        )));
+        assert_eq!(
+            text.matches("# TYPE db_client_connections_wait_time_seconds histogram")
+                .count(),
+            1
+        );
+    }
 }
