@@ -432,3 +432,59 @@ pub fn table(rows: &[Row]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_parse_and_refuse_what_cannot_run() {
+        assert_eq!(
+            "2x10@150".parse::<Point>(),
+            Ok(Point {
+                replicas: 2,
+                pool: 10,
+                rate: 150.0
+            })
+        );
+        for bad in [
+            "2x10", "x10@1", "0x10@100", "2x0@100", "2x10@-5", "2x10@nan", "2@10x3",
+        ] {
+            assert!(bad.parse::<Point>().is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(default_points().len(), 5);
+    }
+
+    #[test]
+    fn a_missing_series_is_none_not_zero() {
+        let text = "# HELP cache_hits_total x\ncache_hits_total{service=\"api\"} 42\ncache_hits_total_other 1\n";
+        assert_eq!(series_value(text, "cache_hits_total"), Some(42.0));
+        assert_eq!(series_value(text, "cache_misses_total"), None);
+    }
+
+    #[test]
+    fn the_simulated_point_slows_with_load_and_with_overhead() {
+        let settings = Settings {
+            sim_seconds: 300.0,
+            ..Settings::default()
+        };
+        let light = Point {
+            replicas: 2,
+            pool: 10,
+            rate: 100.0,
+        };
+        let busy = Point {
+            rate: 300.0,
+            ..light
+        };
+        let (l, errors) = simulate(light, &settings, settings.model());
+        let (b, _) = simulate(busy, &settings, settings.model());
+        assert_eq!(errors, 0.0);
+        assert!(l.p50 < l.p90 && l.p90 < l.p99);
+        assert!(b.p99 > l.p99 * 1.1, "{b:?} against {l:?}");
+        let mut slower = settings.model();
+        slower.cpu_time += 0.002;
+        let (s, _) = simulate(light, &settings, slower);
+        assert!(s.p50 > l.p50, "{s:?} against {l:?}");
+    }
+}

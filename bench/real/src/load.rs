@@ -250,3 +250,71 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<Summary> {
         send_lag_p99: (!lag.is_empty()).then(|| lag.value_at_quantile(0.99) as f64 / 1e6),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(curve: RateCurve, seconds: f64) -> LoadPlan {
+        LoadPlan {
+            targets: vec!["http://127.0.0.1:1".into()],
+            curve,
+            seconds,
+            warmup: 0.0,
+            keys: 10,
+            cacheable: 0.9,
+            seed: 3,
+            timeout: Duration::from_secs(1),
+            max_in_flight: 10,
+        }
+    }
+
+    #[test]
+    fn arrivals_are_poisson_at_the_rate_and_follow_the_curve() {
+        let p = plan(RateCurve::Constant(200.0), 100.0);
+        let a = p.arrivals();
+        let n = a.len() as f64;
+        // 20,000 expected; a Poisson count's standard deviation is about 141.
+        assert!((n - 20_000.0).abs() < 600.0, "{n} arrivals");
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+        // Gaps are exponential: their standard deviation equals their mean.
+        let gaps: Vec<f64> = a.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+        assert!((sd / mean - 1.0).abs() < 0.05, "cv {}", sd / mean);
+        assert_eq!(a, p.arrivals(), "the same seed sends at the same times");
+
+        let flash = Scenario::built_in("flash-crowd").expect("flash-crowd");
+        let speed = 10.0;
+        let p = plan(
+            RateCurve::Scenario {
+                scenario: Box::new(flash.clone()),
+                speed,
+            },
+            flash.duration / speed,
+        );
+        let a = p.arrivals();
+        let expected: f64 = (0..(flash.duration / speed) as usize)
+            .map(|s| flash.rate((s as f64 + 0.5) * speed))
+            .sum();
+        let n = a.len() as f64;
+        assert!((n / expected - 1.0).abs() < 0.05, "{n} against {expected}");
+    }
+
+    #[test]
+    fn bad_plans_are_refused_naming_the_flag() {
+        let mut p = plan(RateCurve::Constant(-1.0), 10.0);
+        assert!(p.validate().is_err_and(|e| e.contains("rate")));
+        p.curve = RateCurve::Constant(f64::NAN);
+        assert!(p.validate().is_err_and(|e| e.contains("rate")));
+        p.curve = RateCurve::Constant(10.0);
+        p.warmup = 10.0;
+        assert!(p.validate().is_err_and(|e| e.contains("--warmup")));
+        p.warmup = 0.0;
+        p.cacheable = 1.5;
+        assert!(p.validate().is_err_and(|e| e.contains("--cacheable")));
+        p.cacheable = 0.9;
+        p.targets.clear();
+        assert!(p.validate().is_err_and(|e| e.contains("--target")));
+    }
+}

@@ -501,3 +501,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, router(service)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_read_as_a_configmap_value_holds_it() {
+        assert_eq!(parse_pool_size("12\n"), Ok(12));
+        assert_eq!(parse_pool_size("  7 "), Ok(7));
+        for bad in ["", "0", "-3", "ten", "10001", "1.5"] {
+            assert!(parse_pool_size(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            parse_pool_size("0"),
+            Err("must be between 1 and 10000, got 0".into())
+        );
+    }
+}
