@@ -136,7 +136,11 @@ fn query_variable(name: &str, definition: &str) -> Value {
         "label": name,
         "datasource": datasource(),
         "definition": definition,
-        "query": {"query": definition, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        // A string, which Grafana's Prometheus data source reads as a
+        // classic variable query: the schema allows `query` to be a string
+        // or an object of objects, so the editor's `{query, refId}` form
+        // (an object of strings) is refused.
+        "query": definition,
         "refresh": 2,
         "sort": 1,
         "includeAll": true,

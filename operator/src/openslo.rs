@@ -3,7 +3,9 @@
 //! its `SLI` (inline or by `indicatorRef`) read from Prometheus — a
 //! `ratioMetric` of bad or good over total requests becomes the availability
 //! objective, a `thresholdMetric` on `histogram_quantile(q, ...)` a latency
-//! target — and its `AlertPolicy` (inline or by `alertPolicyRef`), whose
+//! target, or on a `Jaeger` source (Governor's own: `service`, `operation`,
+//! `quantile`) a latency target read from traces — and its `AlertPolicy`
+//! (inline or by `alertPolicyRef`), whose
 //! severities switch Governor's page and ticket tiers. OpenSLO SLOs that
 //! carry the same `governor.dev/slo` annotation become one
 //! ServiceLevelObjective, which is how `export` writes them. What cannot be
@@ -23,6 +25,10 @@ pub const SLO_ANNOTATION: &str = "governor.dev/slo";
 pub const NAMESPACE_ANNOTATION: &str = "governor.dev/namespace";
 /// The workload, as `Kind/name` or `apiVersion/Kind/name`; default `Deployment/<service>`.
 pub const TARGET_ANNOTATION: &str = "governor.dev/target-ref";
+/// The `metricSource.type` of a latency read from Jaeger traces. OpenSLO
+/// leaves a source's type and `spec` to the tools; this one's `spec` is
+/// `service`, `operation` (optional) and `quantile`.
+pub const JAEGER_SOURCE: &str = "Jaeger";
 
 /// A field that cannot be mapped: the document (`SLO/name`) and the path in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +105,8 @@ impl Documents {
 struct Part {
     latency: BTreeMap<Quantile, String>,
     latency_query: Option<String>,
+    /// Latency from Jaeger traces: (service, operation).
+    jaeger: Option<(Option<String>, Option<String>)>,
     availability: Option<f64>,
     errors_query: Option<String>,
     requests_query: Option<String>,
@@ -433,14 +441,23 @@ fn threshold(
     field: &str,
     part: &mut Part,
 ) -> Result<(), Vec<Refusal>> {
-    let query = prometheus_query(docs, m, at, field).map_err(|r| vec![r])?;
-    let query_field = format!("{field}.metricSource.spec.query");
-    let Some((q, buckets)) = histogram_quantile(&query) else {
-        return Err(vec![refuse(
-            at,
-            &query_field,
-            "must be histogram_quantile(Q, <bucket rates>) with Q one of 0.5, 0.9, 0.95, 0.99, 0.999: Governor's latency objectives are quantiles",
-        )]);
+    let jaeger = m["metricSource"]["type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case(JAEGER_SOURCE));
+    let (q, source) = if jaeger {
+        let (q, service, operation) = jaeger_source(&m["metricSource"]["spec"], at, field)?;
+        (q, LatencySource::Jaeger(service, operation))
+    } else {
+        let query = prometheus_query(docs, m, at, field).map_err(|r| vec![r])?;
+        let query_field = format!("{field}.metricSource.spec.query");
+        let Some((q, buckets)) = histogram_quantile(&query) else {
+            return Err(vec![refuse(
+                at,
+                &query_field,
+                "must be histogram_quantile(Q, <bucket rates>) with Q one of 0.5, 0.9, 0.95, 0.99, 0.999: Governor's latency objectives are quantiles",
+            )]);
+        };
+        (q, LatencySource::Prometheus(buckets))
     };
     if objectives.len() > 1 {
         return Err(vec![refuse(
@@ -471,8 +488,52 @@ fn threshold(
     };
     target_of(o, at, "spec.objectives[0]").map_err(|r| vec![r])?;
     part.latency.insert(q, seconds_text(v));
-    part.latency_query = Some(buckets);
+    match source {
+        LatencySource::Prometheus(buckets) => part.latency_query = Some(buckets),
+        LatencySource::Jaeger(service, operation) => part.jaeger = Some((service, operation)),
+    }
     Ok(())
+}
+
+/// Where a threshold SLI's latency is read.
+enum LatencySource {
+    /// The bucket rates of a Prometheus histogram.
+    Prometheus(String),
+    /// Jaeger traces: (service, operation).
+    Jaeger(Option<String>, Option<String>),
+}
+
+/// The quantile, service and operation of a `Jaeger` metric source's `spec`.
+fn jaeger_source(
+    spec: &Value,
+    at: &str,
+    field: &str,
+) -> Result<(Quantile, Option<String>, Option<String>), Vec<Refusal>> {
+    let field = format!("{field}.metricSource.spec");
+    let q = spec["quantile"].as_f64().and_then(|q| {
+        Quantile::ALL
+            .into_iter()
+            .find(|k| (k.value() - q).abs() < 1e-12)
+    });
+    let Some(q) = q else {
+        return Err(vec![refuse(
+            at,
+            &format!("{field}.quantile"),
+            "one of 0.5, 0.9, 0.95, 0.99, 0.999 is required: Governor's latency objectives are quantiles",
+        )]);
+    };
+    let text = |key: &str| -> Result<Option<String>, Vec<Refusal>> {
+        match &spec[key] {
+            Value::Null => Ok(None),
+            Value::String(s) if !s.is_empty() => Ok(Some(s.clone())),
+            _ => Err(vec![refuse(
+                at,
+                &format!("{field}.{key}"),
+                "a non-empty string when given",
+            )]),
+        }
+    };
+    Ok((q, text("service")?, text("operation")?))
 }
 
 /// Requests per second from a ratio metric's query: as written when it is
@@ -610,6 +671,17 @@ fn merge(at: &str, first: &Value, mut a: Part, head: &Value, b: Part) -> Result<
         }
         a.latency_query = b.latency_query;
     }
+    if b.jaeger.is_some() {
+        if a.jaeger.is_some() && a.jaeger != b.jaeger {
+            return Err(clash("Jaeger source (a different service or operation)"));
+        }
+        a.jaeger = b.jaeger;
+    }
+    if a.jaeger.is_some() && a.latency_query.is_some() {
+        return Err(clash(
+            "latency source: one ServiceLevelObjective reads latency from Prometheus or from Jaeger, not both",
+        ));
+    }
     if b.availability.is_some() {
         if a.availability.is_some() {
             return Err(clash("ratio SLI"));
@@ -654,7 +726,19 @@ fn manifest(namespace: &str, name: &str, head: &Value, part: Part) -> Value {
         "targetRef": head["targetRef"],
         "objectives": objectives,
     });
-    if !prometheus.is_empty() {
+    if let Some((service, operation)) = part.jaeger {
+        let mut jaeger = Map::new();
+        if let Some(s) = service {
+            jaeger.insert("service".into(), json!(s));
+        }
+        if let Some(o) = operation {
+            jaeger.insert("operation".into(), json!(o));
+        }
+        spec["indicators"] = json!({"source": "jaeger", "jaeger": jaeger});
+        if !prometheus.is_empty() {
+            spec["indicators"]["prometheus"] = Value::Object(prometheus);
+        }
+    } else if !prometheus.is_empty() {
         spec["indicators"] = json!({"source": "prometheus", "prometheus": prometheus});
     }
     if let Some((page, ticket)) = part.tiers {
@@ -735,7 +819,28 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
         |query: String| json!({"metricSource": {"type": "Prometheus", "spec": {"query": query}}});
     let mut out = Vec::new();
     if spec.indicators.source == governor_crds::IndicatorSource::Jaeger {
-        notes.push("latency is read from Jaeger traces, which OpenSLO's Prometheus SLIs cannot say: latency targets left out".into());
+        notes.push(format!(
+            "latency is read from Jaeger traces: written as thresholdMetric SLIs of metricSource type {JAEGER_SOURCE} (Governor's own fields service, operation, quantile), which other OpenSLO tools may not read"
+        ));
+        let jaeger = spec.indicators.jaeger.as_ref();
+        for (q, t) in spec.objectives.latency.targets() {
+            let mut source_spec = json!({"quantile": q.value()});
+            if let Some(s) = jaeger.and_then(|j| j.service.as_ref()) {
+                source_spec["service"] = json!(s);
+            }
+            if let Some(o) = jaeger.and_then(|j| j.operation.as_ref()) {
+                source_spec["operation"] = json!(o);
+            }
+            let indicator = json!({
+                "metadata": {"name": format!("{name}-latency-{}", q.name())},
+                "spec": {"thresholdMetric": {"metricSource": {"type": JAEGER_SOURCE, "spec": source_spec}}},
+            });
+            out.push(document(
+                &format!("latency-{}", q.name()),
+                indicator,
+                latency_objective(q, t),
+            ));
+        }
     } else {
         let buckets = match (&prom.latency.query, prom.latency.histogram) {
             (Some(q), _) => q.clone(),
@@ -757,7 +862,7 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
             out.push(document(
                 &format!("latency-{}", q.name()),
                 indicator,
-                json!({"displayName": format!("{} latency", q.name().to_uppercase()), "op": "lte", "value": t.as_secs_f64(), "target": q.value()}),
+                latency_objective(q, t),
             ));
         }
     }
@@ -795,6 +900,11 @@ pub fn export(slo: &ServiceLevelObjective) -> (Vec<Value>, Vec<String>) {
         "scaling, and the Governor-only indicator fields, have no OpenSLO form: left out".into(),
     );
     (out, notes)
+}
+
+/// The objective of a latency SLO: at most `t` at quantile `q`.
+fn latency_objective(q: Quantile, t: governor_crds::Latency) -> Value {
+    json!({"displayName": format!("{} latency", q.name().to_uppercase()), "op": "lte", "value": t.as_secs_f64(), "target": q.value()})
 }
 
 /// An inline AlertPolicy per tier alerting is on for, with the fast clause

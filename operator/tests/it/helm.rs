@@ -1267,7 +1267,8 @@ fn the_grafana_dashboard_configmap_is_off_by_default_and_holds_the_generated_das
     let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shipped, generated,
-        "the chart ships what governor grafana prints"
+        "the chart ships what governor grafana prints; regenerate it with \
+         `cargo run -p governor -- grafana > charts/governor/files/governor-dashboard.json`"
     );
     let (ok, _, err) = helm(&[
         "template",
