@@ -510,12 +510,7 @@ fn jaeger_source(
     field: &str,
 ) -> Result<(Quantile, Option<String>, Option<String>), Vec<Refusal>> {
     let field = format!("{field}.metricSource.spec");
-    let q = spec["quantile"].as_f64().and_then(|q| {
-        Quantile::ALL
-            .into_iter()
-            .find(|k| (k.value() - q).abs() < 1e-12)
-    });
-    let Some(q) = q else {
+    let Some(q) = spec["quantile"].as_f64().and_then(quantile_of) else {
         return Err(vec![refuse(
             at,
             &format!("{field}.quantile"),
@@ -548,6 +543,13 @@ fn per_second(query: &str, counter: bool) -> Option<String> {
     }
 }
 
+/// The quantile Governor knows with the value `q` (0.5, 0.9, 0.95, 0.99, 0.999).
+fn quantile_of(q: f64) -> Option<Quantile> {
+    Quantile::ALL
+        .into_iter()
+        .find(|k| (k.value() - q).abs() < 1e-12)
+}
+
 /// `histogram_quantile(Q, X)`: the quantile Governor knows and the text of X.
 fn histogram_quantile(query: &str) -> Option<(Quantile, String)> {
     let rest = query
@@ -556,10 +558,7 @@ fn histogram_quantile(query: &str) -> Option<(Quantile, String)> {
         .trim_start();
     let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
     let (q, x) = inner.split_once(',')?;
-    let q: f64 = q.trim().parse().ok()?;
-    let quantile = Quantile::ALL
-        .into_iter()
-        .find(|k| (k.value() - q).abs() < 1e-12)?;
+    let quantile = quantile_of(q.trim().parse().ok()?)?;
     let x = x.trim();
     governor_crds::promql::check_query(x).ok()?;
     Some((quantile, x.to_string()))
