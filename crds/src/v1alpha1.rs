@@ -24,8 +24,7 @@ pub const DECISION_LOG_LIMIT: usize = 20;
     kind = "ServiceLevelObjective",
     plural = "servicelevelobjectives",
     singular = "servicelevelobjective",
-    shortname = "slo",
-    shortname = "slos",
+    shortname = "gslo",
     category = "governor",
     namespaced,
     status = "ServiceLevelObjectiveStatus",
@@ -40,8 +39,8 @@ pub const DECISION_LOG_LIMIT: usize = 20;
     printcolumn(
         name = "Target",
         type_ = "string",
-        description = "P99 latency objective",
-        json_path = ".spec.objectives.latency.p99"
+        description = "The tightest latency objective: the highest quantile that has a target",
+        json_path = ".status.tightestTarget"
     ),
     printcolumn(
         name = "Replicas",
@@ -60,6 +59,12 @@ pub const DECISION_LOG_LIMIT: usize = 20;
         type_ = "string",
         description = "Objective state: Met, AtRisk, Breached or Unknown",
         json_path = ".status.objectiveState"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Whether Governor reads the signals and reaches the target",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
         name = "Age",
@@ -204,6 +209,13 @@ impl LatencyObjectives {
             .into_iter()
             .filter_map(|q| self.get(q).map(|t| (q, t)))
             .collect()
+    }
+
+    /// The tightest target: the highest quantile that has one (the smallest
+    /// share of slow requests allowed), as `p99 100ms`.
+    pub fn tightest(&self) -> Option<String> {
+        let (q, target) = self.targets().pop()?;
+        Some(format!("{} {target}", q.name()))
     }
 
     /// The target for `q`, when set.
@@ -1068,6 +1080,12 @@ pub struct ServiceLevelObjectiveStatus {
     /// Met, AtRisk, Breached or Unknown.
     #[serde(default)]
     pub objective_state: ObjectiveState,
+    /// The tightest latency objective, e.g. `p99 100ms`: the highest quantile
+    /// that has a target (the smallest share of slow requests allowed); the
+    /// Target column of `kubectl get gslo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub tightest_target: Option<String>,
     /// The latest signals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<ObservedSignals>,

@@ -45,6 +45,30 @@ pub enum Command {
     Observe(commands::observe::Args),
     /// Compare Governor with hpa-cpu, hpa-latency, static and an oracle on simulated scenarios.
     Simulate(commands::simulate::Args),
+    /// Print a Grafana dashboard (JSON) over Governor's recording rules and metrics.
+    Grafana(commands::grafana::Args),
+    /// Turn another format's SLOs into ServiceLevelObjectives.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Write ServiceLevelObjectives in another format.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// OpenSLO v1 documents to ServiceLevelObjectives (YAML on stdout).
+    Openslo(commands::openslo::ImportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// ServiceLevelObjectives to OpenSLO v1 documents (YAML on stdout).
+    Openslo(commands::openslo::ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +91,9 @@ impl Command {
             Command::Sim { .. } => "governor sim serve",
             Command::Observe(_) => "governor observe",
             Command::Simulate(_) => "governor simulate",
+            Command::Grafana(_) => "governor grafana",
+            Command::Import { .. } => "governor import openslo",
+            Command::Export { .. } => "governor export openslo",
         }
     }
 }
@@ -149,5 +176,12 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         } => block_on(commands::sim_serve::run(args)),
         Command::Observe(args) => block_on(commands::observe::run(args)),
         Command::Simulate(args) => commands::simulate::run(&args, &mut std::io::stdout()),
+        Command::Grafana(args) => commands::grafana::run(&args, &mut std::io::stdout()),
+        Command::Import {
+            command: ImportCommand::Openslo(args),
+        } => commands::openslo::import(&args, &mut std::io::stdout()),
+        Command::Export {
+            command: ExportCommand::Openslo(args),
+        } => commands::openslo::export(&args, &mut std::io::stdout()),
     }
 }

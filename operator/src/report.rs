@@ -321,6 +321,7 @@ pub fn status(prev: Option<&Status>, p: &Pass) -> Status {
     Status {
         observed_generation: p.generation,
         objective_state: p.plan.objective_state.unwrap_or_default(),
+        tightest_target: p.spec.objectives.latency.tightest(),
         observed,
         error_budget_remaining: p.error_budget.worst(),
         objectives: p.error_budget.objectives.clone(),

@@ -110,7 +110,13 @@ pub mod metrics {
     /// with fixed headroom; moved by the budget with `headroom.policy: BudgetAware`).
     pub const SLO_LATENCY_AIM: &str = "governor_slo_latency_aim_ratio";
 
-    pub const ALL: [&str; 11] = [
+    /// Each latency target of the spec, in seconds (labels `namespace`, `slo`,
+    /// `quantile`): the Grafana dashboard draws it against the observed.
+    pub const SLO_LATENCY_TARGET: &str = "governor_slo_latency_target_seconds";
+    /// Cache hit rate last observed (labels `namespace`, `slo`); absent when unread.
+    pub const SLO_CACHE_HIT_RATIO: &str = "governor_slo_cache_hit_ratio";
+
+    pub const ALL: [&str; 13] = [
         RECONCILE_ERRORS,
         QUERIES,
         QUERY_FAILURES,
@@ -122,5 +128,7 @@ pub mod metrics {
         SLO_POOL_SIZE,
         SLO_LATENCY,
         SLO_LATENCY_AIM,
+        SLO_LATENCY_TARGET,
+        SLO_CACHE_HIT_RATIO,
     ];
 }

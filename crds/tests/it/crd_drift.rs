@@ -47,7 +47,12 @@ fn crd_names_and_columns() {
     assert_eq!(crd["spec"]["scope"], "Namespaced");
     assert_eq!(
         crd["spec"]["names"]["shortNames"],
-        serde_json::json!(["slo", "slos"])
+        serde_json::json!(["gslo"]),
+        "no short name Pyrra's CRD also claims"
+    );
+    assert_eq!(
+        crd["spec"]["names"]["categories"],
+        serde_json::json!(["governor"])
     );
     let version = &crd["spec"]["versions"][0];
     assert_eq!(version["name"], "v1alpha1");
@@ -60,7 +65,23 @@ fn crd_names_and_columns() {
         .collect();
     assert_eq!(
         columns,
-        ["P99", "Target", "Replicas", "Desired", "State", "Age"]
+        [
+            "P99", "Target", "Replicas", "Desired", "State", "Ready", "Age"
+        ]
+    );
+    let column = |name: &str| {
+        version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["jsonPath"]
+            .clone()
+    };
+    assert_eq!(column("Target"), ".status.tightestTarget");
+    assert_eq!(
+        column("Ready"),
+        r#".status.conditions[?(@.type=="Ready")].status"#
     );
 }
 

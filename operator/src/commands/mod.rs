@@ -3,7 +3,9 @@
 pub mod crdgen;
 pub mod dashboard;
 pub mod demo;
+pub mod grafana;
 pub mod observe;
+pub mod openslo;
 pub mod operator;
 pub mod rules;
 pub mod sim_serve;

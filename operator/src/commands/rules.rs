@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::observe::answer::Data;
 use crate::observe::backend::PrometheusAccess;
 use crate::observe::prometheus::PrometheusSource;
+use crate::rules::backends::PartialResponse;
 use crate::rules::{self, Buckets, ExtraMetadata, Known, Options, RuleFile, Unchecked};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -25,13 +26,26 @@ pub enum Output {
     Prometheusrule,
     /// A ConfigMap per SLO holding its rule file.
     Configmap,
+    /// One Thanos Ruler rule file: each group with `partial_response_strategy`.
+    Thanos,
+    /// One Mimir or Cortex ruler namespace file (`mimirtool rules load`).
+    Mimir,
+    /// A VMRule object per SLO (VictoriaMetrics operator).
+    Vmrule,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// rules: one Prometheus rule file; prometheusrule or configmap: the objects the operator owns.
+    /// rules: one Prometheus rule file; prometheusrule or configmap: the objects the operator owns;
+    /// thanos, mimir, vmrule: the same groups for Thanos Ruler, the Mimir/Cortex ruler, VictoriaMetrics.
     #[arg(long, value_enum, default_value_t = Output::Rules)]
     pub output: Output,
+    /// With --output thanos: what Thanos Ruler does when a store answers only in part.
+    #[arg(long, value_enum, default_value_t = PartialResponse::Abort)]
+    pub partial_response_strategy: PartialResponse,
+    /// With --output mimir: the ruler namespace the groups go in.
+    #[arg(long, default_value = "governor", value_parser = rules::backends::parse_ruler_namespace)]
+    pub ruler_namespace: String,
     /// Prometheus base URL, to check that each latency target is a bucket boundary.
     #[arg(long, env = "GOVERNOR_PROMETHEUS_URL")]
     pub prometheus: Option<String>,
@@ -218,40 +232,7 @@ impl Generator {
 
 async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
     let metadata = args.metadata.resolve()?;
-    let mut slos: Vec<(String, ServiceLevelObjective)> = Vec::new();
-    let mut failed = false;
-    for path in &args.paths {
-        let files = match super::validate::load(path) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                failed = true;
-                continue;
-            }
-        };
-        for manifest in files {
-            let file = manifest.file.display().to_string();
-            match manifest.documents {
-                Err(e) => {
-                    eprintln!("{file}: {e}");
-                    failed = true;
-                }
-                Ok(docs) => {
-                    for doc in docs {
-                        match doc.result {
-                            Ok(slo) => slos.push((file.clone(), slo)),
-                            Err(problems) => {
-                                failed = true;
-                                for p in problems {
-                                    eprintln!("{file}: {}: {p}", doc.object);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let (slos, mut failed) = super::validate::load_valid(&args.paths);
     let refs: Vec<&ServiceLevelObjective> = slos.iter().map(|(_, s)| s).collect();
     let generator = Generator::new(&args, &refs, metadata).await?;
     let mut file = RuleFile::default();
@@ -266,7 +247,7 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
             continue;
         }
         match args.output {
-            Output::Rules => file.groups.extend(groups),
+            Output::Rules | Output::Thanos | Output::Mimir => file.groups.extend(groups),
             Output::Prometheusrule => documents.push(Ok(rules::prometheus_rule(
                 slo,
                 &groups,
@@ -275,10 +256,13 @@ async fn print(args: Args, out: &mut dyn Write) -> Result<ExitCode, Error> {
             Output::Configmap => {
                 documents.push(rules::config_map(slo, &groups, &generator.metadata))
             }
+            Output::Vmrule => documents.push(Ok(rules::vm_rule(slo, &groups, &generator.metadata))),
         }
     }
     let text = match args.output {
         Output::Rules => rules::to_yaml(&file),
+        Output::Thanos => rules::backends::thanos(&file.groups, args.partial_response_strategy),
+        Output::Mimir => rules::backends::mimir(&args.ruler_namespace, &file.groups),
         _ => documents
             .into_iter()
             .map(|d| d.and_then(|v| serde_yaml_ng::to_string(&v)))

@@ -54,6 +54,48 @@ pub(crate) fn load(path: &Path) -> Result<Vec<ManifestFile>, String> {
         .collect())
 }
 
+/// The valid SLOs under `paths`, each with its file; every problem goes to
+/// stderr as `file: object: problem`, and the flag says whether there was one.
+pub(crate) fn load_valid(
+    paths: &[PathBuf],
+) -> (Vec<(String, governor_crds::ServiceLevelObjective)>, bool) {
+    let mut slos = Vec::new();
+    let mut failed = false;
+    for path in paths {
+        let files = match load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        for manifest in files {
+            let file = manifest.file.display().to_string();
+            match manifest.documents {
+                Err(e) => {
+                    eprintln!("{file}: {e}");
+                    failed = true;
+                }
+                Ok(docs) => {
+                    for doc in docs {
+                        match doc.result {
+                            Ok(slo) => slos.push((file.clone(), slo)),
+                            Err(problems) => {
+                                failed = true;
+                                for p in problems {
+                                    eprintln!("{file}: {}: {p}", doc.object);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (slos, failed)
+}
+
 /// Validates every manifest under `paths`, writing one line per object or problem.
 pub fn validate_paths(paths: &[PathBuf], out: &mut impl Write) -> Summary {
     let mut summary = Summary::default();

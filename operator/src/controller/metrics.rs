@@ -69,6 +69,8 @@ pub struct Metrics {
     pub pool_size: Family<Slo, Gauge>,
     pub latency: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub latency_aim: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub latency_target: Family<SloQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub cache_hit_ratio: Family<Slo, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Registers `metric` under a full name: prometheus-client adds `_total` to counters.
@@ -97,6 +99,8 @@ impl Metrics {
             pool_size: Family::default(),
             latency: Family::default(),
             latency_aim: Family::default(),
+            latency_target: Family::default(),
+            cache_hit_ratio: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -168,6 +172,16 @@ impl Metrics {
             names::SLO_LATENCY_AIM,
             "Share of each latency target the replicas are planned for (0.9: 10 % headroom)",
             m.latency_aim.clone(),
+        );
+        registry.register(
+            names::SLO_LATENCY_TARGET,
+            "Latency target of each SLO by quantile, in seconds",
+            m.latency_target.clone(),
+        );
+        registry.register(
+            names::SLO_CACHE_HIT_RATIO,
+            "Cache hit rate of each SLO last observed",
+            m.cache_hit_ratio.clone(),
         );
         Self { registry, ..m }
     }
@@ -260,6 +274,7 @@ impl Metrics {
         self.pool_size.remove(&slo);
         self.budget.remove(&slo);
         self.latency_aim.remove(&slo);
+        self.cache_hit_ratio.remove(&slo);
         for objective in objectives() {
             self.objective_budget.remove(&SloObjective {
                 namespace: namespace.into(),
@@ -268,11 +283,13 @@ impl Metrics {
             });
         }
         for q in governor_crds::Quantile::ALL {
-            self.latency.remove(&SloQuantile {
+            let series = SloQuantile {
                 namespace: namespace.into(),
                 slo: name.into(),
                 quantile: q.name().into(),
-            });
+            };
+            self.latency.remove(&series);
+            self.latency_target.remove(&series);
         }
         for state in STATES {
             self.slo_state.remove(&SloState {

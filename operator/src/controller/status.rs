@@ -65,8 +65,9 @@ pub async fn write(
     Ok(())
 }
 
-/// Sets the SLO's series: state, replicas, pool size, error budgets and the
-/// latency observed (a quantile not observed has no series, never a zero).
+/// Sets the SLO's series: state, replicas, pool size, error budgets, the
+/// latency targets, and the latency and cache hit rate observed (a signal not
+/// observed has no series, never a zero).
 pub fn record_metrics(
     ctx: &Context,
     slo: &ServiceLevelObjective,
@@ -100,12 +101,28 @@ pub fn record_metrics(
             .get_or_create(&labels)
             .set(i64::from(p));
     }
+    match status.observed.as_ref().and_then(|o| o.cache_hit_rate) {
+        Some(r) => {
+            ctx.metrics.cache_hit_ratio.get_or_create(&labels).set(r);
+        }
+        None => {
+            ctx.metrics.cache_hit_ratio.remove(&labels);
+        }
+    }
     for q in Quantile::ALL {
         let series = metrics::SloQuantile {
             namespace: labels.namespace.clone(),
             slo: labels.slo.clone(),
             quantile: q.name().into(),
         };
+        if let Some(t) = slo.spec.objectives.latency.get(q) {
+            ctx.metrics
+                .latency_target
+                .get_or_create(&series)
+                .set(t.as_secs_f64());
+        } else {
+            ctx.metrics.latency_target.remove(&series);
+        }
         let observed = status.observed.as_ref().and_then(|o| o.latency(q));
         if let Some(l) = observed {
             ctx.metrics

@@ -23,6 +23,21 @@ pub fn prometheus_rule(
     })
 }
 
+/// A VictoriaMetrics operator VMRule holding the groups, with the same name,
+/// labels and owner as the PrometheusRule.
+pub fn vm_rule(
+    slo: &ServiceLevelObjective,
+    groups: &[RuleGroup],
+    extra: &ExtraMetadata,
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "operator.victoriametrics.com/v1beta1",
+        "kind": "VMRule",
+        "metadata": object_meta(slo, extra),
+        "spec": { "groups": groups },
+    })
+}
+
 /// A ConfigMap holding the groups as a Prometheus rule file, owned by the SLO.
 pub fn config_map(
     slo: &ServiceLevelObjective,

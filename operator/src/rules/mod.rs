@@ -19,6 +19,7 @@
 
 mod alerts;
 mod apply;
+pub mod backends;
 mod budget;
 pub mod metadata;
 mod objectives;
@@ -34,7 +35,8 @@ use governor_crds::{
 use serde::Serialize;
 
 pub use apply::{
-    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule, rules_object_name,
+    Applied, ApplyError, apply, config_map, has_prometheus_rule, prometheus_rule,
+    rules_object_name, vm_rule,
 };
 pub use metadata::ExtraMetadata;
 
@@ -44,6 +46,7 @@ pub use budget::{
 };
 
 use alerts::ObjectiveRules;
+pub use objectives::allowed_error_share;
 use objectives::{Objective, objectives};
 
 /// Recording rule names.
@@ -107,7 +110,8 @@ pub enum Tier {
 }
 
 impl Tier {
-    fn pairs(self) -> [(f64, f64, f64); 2] {
+    /// (burn factor, long window, short window), windows in seconds at 30 days.
+    pub fn pairs(self) -> [(f64, f64, f64); 2] {
         match self {
             Tier::Page => [(14.4, 3600.0, 300.0), (6.0, 6.0 * 3600.0, 1800.0)],
             Tier::Ticket => [(3.0, 86_400.0, 7200.0), (1.0, 3.0 * 86_400.0, 6.0 * 3600.0)],
@@ -185,6 +189,12 @@ impl Scale {
             })
             .collect()
     }
+}
+
+/// A window scaled from its 30-day value to an SLO's window, at Prometheus's
+/// default scrape interval (the windows `governor rules` writes by default).
+pub fn scaled_window(base: f64, slo_window: f64) -> u64 {
+    Scale::new(slo_window, DEFAULT_SCRAPE_INTERVAL).window(base)
 }
 
 /// The shortest window a rule reads: two scrape intervals, so `rate()` finds

@@ -207,15 +207,21 @@ impl LatencySli<'_> {
     }
 }
 
+/// The share of requests allowed to fail: `errorRate` or `1 - availability`,
+/// the stricter when both are set.
+pub fn allowed_error_share(objectives: &governor_crds::Objectives) -> Option<f64> {
+    match (objectives.error_rate, objectives.availability) {
+        (Some(e), Some(a)) => Some(e.min(1.0 - a)),
+        (e, a) => e.or(a.map(|a| 1.0 - a)),
+    }
+}
+
 /// The error objective, from errorRate and availability (the stricter), when
 /// the error and request signals are metrics that can be re-windowed.
 fn error_objective(slo: &ServiceLevelObjective, notes: &mut Vec<String>) -> Option<Objective> {
     let spec = &slo.spec;
     let prom = &spec.indicators.prometheus;
-    let allowed = match (spec.objectives.error_rate, spec.objectives.availability) {
-        (Some(e), Some(a)) => Some(e.min(1.0 - a)),
-        (e, a) => e.or(a.map(|a| 1.0 - a)),
-    }?;
+    let allowed = allowed_error_share(&spec.objectives)?;
     if prom.errors.query.is_some() || prom.requests.query.is_some() {
         notes.push(
             "the error or request signal is raw PromQL, which cannot be re-windowed; \

@@ -1233,3 +1233,53 @@ async fn the_crd_upgrade_path_keeps_slos_and_new_fields() {
         "the SLO survived"
     );
 }
+
+#[test]
+fn the_grafana_dashboard_configmap_is_off_by_default_and_holds_the_generated_dashboard() {
+    let default = render("governor", &[]);
+    assert!(
+        !default
+            .iter()
+            .any(|o| o["metadata"]["labels"]["grafana_dashboard"].is_string()),
+        "no dashboard ConfigMap unless asked"
+    );
+    let all = render(
+        "governor",
+        &[
+            "--set",
+            "grafanaDashboard.enabled=true",
+            "--set",
+            "grafanaDashboard.namespace=monitoring",
+            "--set",
+            "grafanaDashboard.annotations.grafana_folder=SLOs",
+        ],
+    );
+    let cm = find(&all, "ConfigMap", "gov-grafana-dashboard");
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "SLOs");
+    let shipped: serde_json::Value =
+        serde_json::from_str(cm["data"]["governor-dashboard.json"].as_str().unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_governor"))
+        .arg("grafana")
+        .output()
+        .unwrap();
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shipped, generated,
+        "the chart ships what governor grafana prints; regenerate it with \
+         `cargo run -p governor -- grafana > charts/governor/files/governor-dashboard.json`"
+    );
+    let (ok, _, err) = helm(&[
+        "template",
+        "gov",
+        &chart(),
+        "--set",
+        "grafanaDashboard.namespace=Not_A_Namespace",
+    ]);
+    assert!(
+        !ok && (err.contains("grafanaDashboard.namespace")
+            || err.contains("/grafanaDashboard/namespace")),
+        "{err}"
+    );
+}

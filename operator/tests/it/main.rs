@@ -14,6 +14,7 @@ mod db_bound;
 mod decide_props;
 mod demo;
 mod demo_climb;
+mod ecosystem;
 mod erlang_c;
 mod faults;
 mod helm;

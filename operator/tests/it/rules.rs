@@ -46,7 +46,7 @@ fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
     (runs[0].0, text)
 }
 
-fn governor(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn governor(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
         .args(args)
         .output()

@@ -13,7 +13,7 @@
 //! prometheus-operator would.
 //!
 //! Then, as a user looks: every cell of `/`, every figure, chart and table of
-//! each detail page, every printer column of `kubectl get slo`, and the page
+//! each detail page, every printer column of `kubectl get gslo`, and the page
 //! and ticket alerts in Prometheus. Every example configures a pool and a
 //! cache, so no field is legitimately empty. Each problem is named (SLO and
 //! field) and all of them are reported at once, after the screenshots are
@@ -172,7 +172,7 @@ impl Install {
     }
 
     /// Every problem a user would see: alerts, the overview (waited for until
-    /// filled), the detail pages and `kubectl get slo`.
+    /// filled), the detail pages and `kubectl get gslo`.
     async fn look_as_a_user(&self) -> Vec<String> {
         let (base, ns, slos) = (&self.dashboard_url, &self.apps.name, &self.slos);
         let mut problems = alert_problems(&self.prom, ns, slos).await;
@@ -828,7 +828,7 @@ fn history_problems(detail: &Value) -> Vec<String> {
     .collect()
 }
 
-/// `kubectl get slo`: the printer columns as the API server's Table form
+/// `kubectl get gslo`: the printer columns as the API server's Table form
 /// gives them, every cell of every row filled.
 async fn printer_column_problems(
     cp: &ControlPlane,
@@ -854,7 +854,7 @@ async fn printer_column_problems(
     let mut problems = Vec::new();
     for slo in slos {
         let Some(row) = rows.iter().find(|r| r["cells"][0] == slo.as_str()) else {
-            problems.push(format!("{slo}: no row in kubectl get slo"));
+            problems.push(format!("{slo}: no row in kubectl get gslo"));
             continue;
         };
         for (column, cell) in columns.iter().zip(row["cells"].as_array().unwrap()) {
@@ -864,7 +864,7 @@ async fn printer_column_problems(
                 _ => false,
             };
             if empty {
-                problems.push(format!("{slo}: kubectl get slo shows {column} as {cell}"));
+                problems.push(format!("{slo}: kubectl get gslo shows {column} as {cell}"));
             }
         }
     }

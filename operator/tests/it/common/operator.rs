@@ -105,7 +105,26 @@ pub fn start_operator(
     prometheus: &str,
     extra: &[&str],
 ) -> Operator {
-    let port = free_port().unwrap();
+    start_operator_at(
+        free_port().unwrap(),
+        identity,
+        kubeconfig,
+        namespace,
+        prometheus,
+        extra,
+    )
+}
+
+/// As `start_operator`, serving /metrics on `port` (known before the
+/// operator starts, e.g. to a Prometheus that scrapes it).
+pub fn start_operator_at(
+    port: u16,
+    identity: &str,
+    kubeconfig: &Path,
+    namespace: &str,
+    prometheus: &str,
+    extra: &[&str],
+) -> Operator {
     let dir = tempfile::Builder::new()
         .prefix("governor-operator-")
         .tempdir()
