@@ -168,10 +168,12 @@ fn scan_file(src: &str) -> (Vec<(String, usize)>, Vec<String>) {
                 j += 1;
             }
             let end = item_end(&lines, j);
-            if let Some(rest) = lines.get(j).and_then(|l| l.trim().strip_prefix("mod ")) {
-                if let Some(name) = rest.strip_suffix(';') {
-                    test_mods.push(name.trim().to_string());
-                }
+            if let Some(name) = lines
+                .get(j)
+                .and_then(|l| l.trim().strip_prefix("mod "))
+                .and_then(|rest| rest.strip_suffix(';'))
+            {
+                test_mods.push(name.trim().to_string());
             }
             i = end + 1;
             continue;
