@@ -24,6 +24,9 @@ pub mod telemetry;
 
 pub use error::Error;
 
+#[cfg(test)]
+mod layout;
+
 /// The git commit this binary was built from (`build.rs`): 12 hex digits, or
 /// "unknown" when built outside a checkout without `GOVERNOR_GIT_COMMIT`.
 pub const GIT_COMMIT: &str = env!("GOVERNOR_GIT_COMMIT");

@@ -32,7 +32,8 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
         let files = match super::validate::load(path) {
             Ok(f) => f,
             Err(e) => {
-                invalid.push(json!({"file": path.display().to_string(), "problems": [e]}));
+                invalid
+                    .push(json!({"file": path.display().to_string(), "problems": [e.to_string()]}));
                 continue;
             }
         };
@@ -41,7 +42,7 @@ pub async fn run(args: Args) -> Result<ExitCode, Error> {
             let documents = match manifest.documents {
                 Ok(d) => d,
                 Err(e) => {
-                    invalid.push(json!({"file": file, "problems": [e]}));
+                    invalid.push(json!({"file": file, "problems": [e.to_string()]}));
                     continue;
                 }
             };

@@ -71,7 +71,7 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
                 async move {
                     match result {
                         Ok(()) => (axum::http::StatusCode::OK, "ok".to_string()),
-                        Err(e) => (axum::http::StatusCode::NOT_FOUND, e),
+                        Err(e) => (axum::http::StatusCode::NOT_FOUND, e.to_string()),
                     }
                 }
             }),
@@ -120,13 +120,18 @@ pub fn router(services: Arc<Mutex<Vec<LiveService>>>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
 }
 
+/// A `/control` change for a service the simulator does not run.
+#[derive(Debug, thiserror::Error)]
+#[error("no simulated service {0:?}")]
+struct NoService(String);
+
 /// Applies one `/control` change to the named service, as the operator would.
-fn apply_control(services: &Mutex<Vec<LiveService>>, c: &Control) -> Result<(), String> {
-    let mut all = services.lock().map_err(|_| "poisoned".to_string())?;
+fn apply_control(services: &Mutex<Vec<LiveService>>, c: &Control) -> Result<(), NoService> {
+    let mut all = services.lock().unwrap_or_else(|e| e.into_inner());
     let s = all
         .iter_mut()
         .find(|s| s.name == c.service)
-        .ok_or_else(|| format!("no simulated service {:?}", c.service))?;
+        .ok_or_else(|| NoService(c.service.clone()))?;
     let request = crate::actuate::Request {
         replicas: c
             .replicas

@@ -36,15 +36,34 @@ pub fn run(paths: &[PathBuf], out: &mut impl Write) -> ExitCode {
     }
 }
 
+/// Why a manifest, or the folder of manifests, could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot open: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("cannot list {}: {source}", dir.display())]
+    List {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("larger than the {MAX_MANIFEST_BYTES}-byte manifest limit; not read")]
+    TooLarge,
+    #[error("not UTF-8 text (byte {})", .0.utf8_error().valid_up_to())]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+}
+
 /// One manifest file and its documents, or why it could not be read.
 pub(crate) struct ManifestFile {
     pub file: PathBuf,
-    pub documents: Result<Vec<Document>, String>,
+    pub documents: Result<Vec<Document>, ManifestError>,
 }
 
 /// The manifests under `path` (a file, or a folder searched recursively), each
 /// read within the size limit and parsed; `Err` when `path` cannot be listed.
-pub(crate) fn load(path: &Path) -> Result<Vec<ManifestFile>, String> {
+pub(crate) fn load(path: &Path) -> Result<Vec<ManifestFile>, ManifestError> {
     Ok(collect(path)?
         .into_iter()
         .map(|file| {
@@ -154,19 +173,16 @@ fn report(manifest: ManifestFile, out: &mut impl Write, summary: &mut Summary) {
 }
 
 /// Reads a file as UTF-8, refusing files over the manifest limit without reading them whole.
-fn read_limited(file: &Path) -> Result<String, String> {
-    let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
+fn read_limited(file: &Path) -> Result<String, ManifestError> {
+    let f = std::fs::File::open(file).map_err(ManifestError::Open)?;
     let mut bytes = Vec::new();
     f.take(MAX_MANIFEST_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(ManifestError::Read)?;
     if bytes.len() > MAX_MANIFEST_BYTES {
-        return Err(format!(
-            "larger than the {MAX_MANIFEST_BYTES}-byte manifest limit; not read"
-        ));
+        return Err(ManifestError::TooLarge);
     }
-    String::from_utf8(bytes)
-        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(ManifestError::NotUtf8)
 }
 
 fn is_manifest(path: &Path) -> bool {
@@ -177,16 +193,18 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 /// The files to read: a file as given, or a folder's manifests recursively, sorted.
-fn collect(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+fn collect(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let meta = std::fs::metadata(path).map_err(ManifestError::Read)?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).map_err(|source| ManifestError::List {
+            dir: dir.clone(),
+            source,
+        })?;
         for entry in entries.flatten() {
             let p = entry.path();
             match entry.file_type() {

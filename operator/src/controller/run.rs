@@ -146,45 +146,15 @@ pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<
 
     // One controller per namespace in scope (one for all when unscoped); the
     // observer reads every SLO of all of them in one cycle.
-    let wc = watcher::Config::default();
     let mut controllers = Vec::new();
     let mut stores = Vec::new();
     let mut triggers = Vec::new();
     for namespace in settings.scope.each() {
-        let ns = namespace.as_deref();
-        let controller = Controller::new(
-            scope::api::<ServiceLevelObjective>(&watches, ns),
-            wc.clone(),
-        );
-        let store = controller.store();
-        stores.push(store.clone());
-        let (observed, decide_all) = futures::channel::mpsc::unbounded();
-        triggers.push(observed);
-        let deployments = by_target("Deployment", store.clone());
-        let statefulsets = by_target("StatefulSet", store);
-        let watch_ctx = ctx.clone();
-        let run = controller
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(settings.concurrency),
-            )
-            .reconcile_all_on(decide_all)
-            .watches(
-                scope::api::<Deployment>(&watches, ns),
-                wc.clone(),
-                move |d| deployments(d.namespace(), d.name_any()),
-            )
-            .watches(
-                scope::api::<StatefulSet>(&watches, ns),
-                wc.clone(),
-                move |s| statefulsets(s.namespace(), s.name_any()),
-            )
-            .graceful_shutdown_on(shutdown_signal())
-            .run(reconcile, error_policy, ctx.clone())
-            .for_each(move |result| {
-                count_watch_failure(&watch_ctx, &result);
-                async {}
-            });
+        let (run, store, observed) =
+            namespace_controller(&ctx, &watches, namespace.as_deref(), settings.concurrency);
         controllers.push(run);
+        stores.push(store);
+        triggers.push(observed);
     }
     let _observer = observer::spawn(
         ctx.clone(),
@@ -198,6 +168,47 @@ pub async fn run(client: Client, watches: Client, settings: Settings) -> Result<
     futures::future::join_all(controllers).await;
     leader.release().await;
     Ok(())
+}
+
+/// The kube-runtime Controller of one namespace (every namespace when `ns`
+/// is `None`): its future, its store of SLOs, and the sender with which the
+/// observer has it pass every SLO after a cycle. A change to an SLO or to a
+/// Deployment or StatefulSet an SLO targets passes that SLO.
+fn namespace_controller(
+    ctx: &Arc<Context>,
+    watches: &Client,
+    ns: Option<&str>,
+    concurrency: u16,
+) -> (
+    impl Future<Output = ()> + use<>,
+    Store<ServiceLevelObjective>,
+    futures::channel::mpsc::UnboundedSender<()>,
+) {
+    let wc = watcher::Config::default();
+    let controller = Controller::new(scope::api::<ServiceLevelObjective>(watches, ns), wc.clone());
+    let store = controller.store();
+    let (observed, decide_all) = futures::channel::mpsc::unbounded();
+    let deployments = by_target("Deployment", store.clone());
+    let statefulsets = by_target("StatefulSet", store.clone());
+    let watch_ctx = ctx.clone();
+    let run = controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .reconcile_all_on(decide_all)
+        .watches(
+            scope::api::<Deployment>(watches, ns),
+            wc.clone(),
+            move |d| deployments(d.namespace(), d.name_any()),
+        )
+        .watches(scope::api::<StatefulSet>(watches, ns), wc, move |s| {
+            statefulsets(s.namespace(), s.name_any())
+        })
+        .graceful_shutdown_on(shutdown_signal())
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(move |result| {
+            count_watch_failure(&watch_ctx, &result);
+            async {}
+        });
+    (run, store, observed)
 }
 
 /// Reconcile errors are counted and logged by `error_policy`; a failing watch

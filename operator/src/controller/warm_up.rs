@@ -309,6 +309,25 @@ fn http_client(settings: &Settings, timeout: Duration) -> reqwest::Result<reqwes
     builder.build()
 }
 
+/// Why one warm-up request did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("not a valid path{}", .0.map(|e| format!(" ({e})")).unwrap_or_default())]
+    Path(Option<url::ParseError>),
+    #[error("HTTP {0} (redirects are not followed)")]
+    Redirect(u16),
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    /// The client's own words are kept as the source, not shown in the
+    /// status: they may quote the Service's answer.
+    #[error("the request failed")]
+    Failed(#[source] reqwest::Error),
+}
+
 /// One request; the body is never read. Only a 2xx counts: a redirect is
 /// reported, not followed.
 async fn request(
@@ -317,12 +336,12 @@ async fn request(
     host: &str,
     port: i32,
     path: &str,
-) -> Result<(), String> {
+) -> Result<(), RequestError> {
     let url = reqwest::Url::parse(&format!("http://{host}:{port}{path}"))
-        .map_err(|e| format!("not a valid path ({e})"))?;
+        .map_err(|e| RequestError::Path(Some(e)))?;
     // The path cannot move the request elsewhere.
     if url.host_str() != Some(host) || url.port() != u16::try_from(port).ok() {
-        return Err("not a valid path".into());
+        return Err(RequestError::Path(None));
     }
     let builder = match method {
         HttpMethod::GET => http.get(url),
@@ -330,14 +349,11 @@ async fn request(
     };
     match builder.send().await {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) if r.status().is_redirection() => Err(format!(
-            "HTTP {} (redirects are not followed)",
-            r.status().as_u16()
-        )),
-        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-        Err(e) if e.is_timeout() => Err("timed out".into()),
-        Err(e) if e.is_connect() => Err("could not connect".into()),
-        Err(_) => Err("the request failed".into()),
+        Ok(r) if r.status().is_redirection() => Err(RequestError::Redirect(r.status().as_u16())),
+        Ok(r) => Err(RequestError::Status(r.status().as_u16())),
+        Err(e) if e.is_timeout() => Err(RequestError::Timeout),
+        Err(e) if e.is_connect() => Err(RequestError::Connect),
+        Err(e) => Err(RequestError::Failed(e)),
     }
 }
 
@@ -370,6 +386,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e, "not a valid path");
+        assert!(matches!(e, RequestError::Path(None)), "{e:?}");
+        assert_eq!(e.to_string(), "not a valid path");
     }
 }

@@ -17,7 +17,7 @@ use governor_crds::{ObjectiveBudget, ServiceLevelObjective};
 use serde::Serialize;
 
 use super::answer::Data;
-use super::prometheus::PrometheusSource;
+use super::prometheus::{PrometheusSource, QueryError};
 use crate::error_budget::{ErrorBudget, remaining};
 use crate::rules::{self, BudgetObjective};
 
@@ -53,7 +53,30 @@ pub struct BudgetReading {
     pub source: BudgetSource,
 }
 
-type Read = Result<BudgetReading, String>;
+/// Why an SLO has no budget this cycle.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BudgetError {
+    #[error(
+        "no objective has a budget: latency from Jaeger or raw PromQL cannot be counted \
+         as a ratio SLI, and there is no error objective"
+    )]
+    NoObjective,
+    /// The objectives have a budget, but no direct query could be written.
+    #[error("no objective has a budget")]
+    NoDirectQuery,
+    /// The one query for every recorded budget failed.
+    #[error("query failed: {0}")]
+    Recorded(#[source] QueryError),
+    #[error(
+        "not read yet: no recorded budget, and at most {DIRECT_PER_CYCLE} direct \
+         queries a cycle (the SLOs never read first)"
+    )]
+    NotReadYet,
+    #[error("direct query over the window failed: {0}; tried again in {secs} s", secs = REFRESH.as_secs())]
+    Direct(#[source] QueryError),
+}
+
+type Read = Result<BudgetReading, BudgetError>;
 
 /// The last read of each SLO, and when; kept across cycles.
 #[derive(Default)]
@@ -194,38 +217,16 @@ pub async fn read(source: &PrometheusSource, slos: &[&ServiceLevelObjective]) ->
     let now = Instant::now();
     let cache = &source.budgets;
     let mut cycle = BudgetCycle {
-        readings: vec![Err(String::new()); slos.len()],
+        readings: vec![Err(BudgetError::NotReadYet); slos.len()],
         ..BudgetCycle::default()
     };
     let objectives: Vec<Vec<BudgetObjective>> =
         slos.iter().map(|s| rules::budget_objectives(s)).collect();
-    let counted: Vec<&ServiceLevelObjective> = slos
-        .iter()
-        .zip(&objectives)
-        .filter(|(_, o)| !o.is_empty())
-        .map(|(s, _)| *s)
-        .collect();
-    let recorded = if counted.is_empty() {
-        Ok(HashMap::new())
-    } else {
-        cycle.queries += 1;
-        source
-            .query(&recorded_query(&counted))
-            .await
-            .map(|d| recorded_values(&d))
-            .map_err(|e| format!("query failed: {e}"))
-    };
-    if recorded.is_err() {
-        cycle.failed += 1;
-    }
+    let recorded = read_recorded(source, slos, &objectives, &mut cycle).await;
     let mut direct = Vec::new();
     for (i, slo) in slos.iter().enumerate() {
         if objectives[i].is_empty() {
-            cycle.readings[i] = Err(
-                "no objective has a budget: latency from Jaeger or raw PromQL cannot be counted \
-                 as a ratio SLI, and there is no error objective"
-                    .into(),
-            );
+            cycle.readings[i] = Err(BudgetError::NoObjective);
             continue;
         }
         let k = key(slo);
@@ -244,28 +245,66 @@ pub async fn read(source: &PrometheusSource, slos: &[&ServiceLevelObjective]) ->
         }
         cycle.readings[i] = match (cache.fresh(&k, now), &recorded) {
             (Some(read), _) => read,
-            (None, Err(e)) => Err(e.clone()),
+            (None, Err(e)) => Err(BudgetError::Recorded(e.clone())),
             (None, Ok(_)) => match rules::direct_query(slo, &objectives[i]) {
                 Some(q) => {
                     direct.push((i, k, q));
                     continue;
                 }
-                None => Err("no objective has a budget".into()),
+                None => Err(BudgetError::NoDirectQuery),
             },
         };
     }
-    // Never read first, then the oldest reads; the rest keep their last read.
+    read_direct(source, direct, &objectives, now, &mut cycle).await;
+    cache.retain(&slos.iter().map(|s| key(s)).collect());
+    cycle
+}
+
+type Recorded = HashMap<(String, String), BTreeMap<String, f64>>;
+
+/// The recorded budgets of every SLO with objectives to count, in one query.
+async fn read_recorded(
+    source: &PrometheusSource,
+    slos: &[&ServiceLevelObjective],
+    objectives: &[Vec<BudgetObjective>],
+    cycle: &mut BudgetCycle,
+) -> Result<Recorded, QueryError> {
+    let counted: Vec<&ServiceLevelObjective> = slos
+        .iter()
+        .zip(objectives)
+        .filter(|(_, o)| !o.is_empty())
+        .map(|(s, _)| *s)
+        .collect();
+    if counted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    cycle.queries += 1;
+    let recorded = source
+        .query(&recorded_query(&counted))
+        .await
+        .map(|d| recorded_values(&d));
+    if recorded.is_err() {
+        cycle.failed += 1;
+    }
+    recorded
+}
+
+/// The direct queries of this cycle (`(SLO index, cache key, query)`): the
+/// SLOs never read first, then the oldest reads, at most
+/// [`DIRECT_PER_CYCLE`]; the rest keep their last read.
+async fn read_direct(
+    source: &PrometheusSource,
+    mut direct: Vec<(usize, String, String)>,
+    objectives: &[Vec<BudgetObjective>],
+    now: Instant,
+    cycle: &mut BudgetCycle,
+) {
+    let cache = &source.budgets;
     direct.sort_by_key(|(_, k, _)| cache.last(k).map(|(at, _)| at));
     for (i, k, _) in direct.split_off(DIRECT_PER_CYCLE.min(direct.len())) {
-        cycle.readings[i] = cache.last(&k).map_or_else(
-            || {
-                Err(format!(
-                    "not read yet: no recorded budget, and at most {DIRECT_PER_CYCLE} direct \
-                     queries a cycle (the SLOs never read first)"
-                ))
-            },
-            |(_, read)| read,
-        );
+        cycle.readings[i] = cache
+            .last(&k)
+            .map_or(Err(BudgetError::NotReadYet), |(_, read)| read);
     }
     let answers: Vec<_> = futures::stream::iter(direct)
         .map(|(i, k, q)| async move { (i, k, source.query(&q).await) })
@@ -281,17 +320,12 @@ pub async fn read(source: &PrometheusSource, slos: &[&ServiceLevelObjective]) ->
             }),
             Err(e) => {
                 cycle.failed += 1;
-                Err(format!(
-                    "direct query over the window failed: {e}; tried again in {} s",
-                    REFRESH.as_secs()
-                ))
+                Err(BudgetError::Direct(e))
             }
         };
         cache.keep(k, now, &read);
         cycle.readings[i] = read;
     }
-    cache.retain(&slos.iter().map(|s| key(s)).collect());
-    cycle
 }
 
 #[cfg(test)]

@@ -72,6 +72,15 @@ pub enum BodyError {
     Read(#[source] reqwest::Error),
 }
 
+/// An answer that is not the JSON expected, with how it begins.
+#[derive(Debug, thiserror::Error)]
+#[error("{source} (answer begins {begins:?})")]
+pub struct DecodeError {
+    #[source]
+    pub source: serde_json::Error,
+    pub begins: String,
+}
+
 /// An answer's body, as the chunks it arrived in: never copied into one
 /// buffer, so that reading it holds no more than its size.
 #[derive(Debug, Default)]
@@ -98,9 +107,13 @@ impl Body {
     }
 
     /// Decodes the body as JSON.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_reader(std::io::BufReader::new(self.reader()))
-            .map_err(|e| format!("{e} (answer begins {:?})", self.excerpt(80)))
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        serde_json::from_reader(std::io::BufReader::new(self.reader())).map_err(|source| {
+            DecodeError {
+                source,
+                begins: self.excerpt(80),
+            }
+        })
     }
 
     /// At most `n` characters from the start of the body, for an error message.
@@ -226,7 +239,7 @@ mod tests {
         assert_eq!(v["a"][1], 2);
         assert_eq!(body.excerpt(3), "{\"a…");
         let e = body.json::<Vec<u8>>().unwrap_err();
-        assert!(e.contains("answer begins"), "{e}");
+        assert!(e.to_string().contains("answer begins"), "{e}");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Percentiles;
-use super::backend::{Access, AccessError, Backend, BackendClient, SendError};
-use super::http::{BodyError, ByteSize, read_body};
+use super::backend::{Access, AccessError, Backend, BackendClient, SecretError, SendError};
+use super::http::{BodyError, ByteSize, DecodeError, read_body};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JaegerError {
@@ -20,10 +20,12 @@ pub enum JaegerError {
     Access(#[from] AccessError),
     #[error("Jaeger query failed: {0}")]
     Http(String),
-    /// The TLS handshake failed, or a credentials file could not be read:
-    /// the text names the cause and the flag.
+    /// The TLS handshake failed: the text names the cause and the flag.
     #[error("{0}")]
     Setup(String),
+    /// A credentials file could not be read; nothing was sent.
+    #[error(transparent)]
+    Credentials(#[from] SecretError),
     /// 401 or 403: the credentials were refused, or none were given.
     #[error("Jaeger answered {status}: {hint}")]
     Denied { status: u16, hint: String },
@@ -37,7 +39,7 @@ pub enum JaegerError {
         declared: Option<u64>,
     },
     #[error("Jaeger's answer is not the expected JSON: {0}")]
-    Decode(String),
+    Decode(#[source] DecodeError),
     #[error("no spans of service {service:?}{operation} in the window")]
     NoSpans { service: String, operation: String },
 }
@@ -166,7 +168,8 @@ impl JaegerSource {
     fn error(&self, e: SendError) -> JaegerError {
         match e {
             SendError::Timeout => JaegerError::Timeout(self.timeout),
-            SendError::Tls(text) | SendError::Credentials(text) => JaegerError::Setup(text),
+            SendError::Tls(text) => JaegerError::Setup(text),
+            SendError::Credentials(e) => JaegerError::Credentials(e),
             SendError::Connect(text) | SendError::Other(text) => JaegerError::Http(text),
         }
     }

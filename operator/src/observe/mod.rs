@@ -163,7 +163,7 @@ pub async fn cycle(
                 reading.budget = Some(b);
             }
             Err(why) => {
-                reading.missing.insert(ERROR_BUDGET.into(), why);
+                reading.missing.insert(ERROR_BUDGET.into(), why.to_string());
             }
         }
     }

@@ -344,7 +344,8 @@ impl PrometheusSource {
             SendError::Timeout => QueryError::Timeout(self.timeout),
             SendError::Connect(text) => QueryError::Unreachable(text),
             SendError::Tls(text) => QueryError::Tls(text),
-            SendError::Credentials(text) => QueryError::Credentials(text),
+            // QueryError is cloned into every SLO it served: the text is kept.
+            SendError::Credentials(e) => QueryError::Credentials(e.to_string()),
             SendError::Other(text) => QueryError::Read(text),
         }
     }
@@ -368,7 +369,8 @@ fn parse(status: reqwest::StatusCode, body: &Body) -> Result<Data, QueryError> {
             kind: error_type,
             message: excerpt(error.as_bytes(), 300),
         }),
-        Err(e) => Err(QueryError::Decode(e)),
+        // QueryError is cloned into every SLO it served: the text is kept.
+        Err(e) => Err(QueryError::Decode(e.to_string())),
     }
 }
 

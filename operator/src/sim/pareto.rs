@@ -268,6 +268,25 @@ fn number(v: f64) -> String {
     format!("{}", (v * 1e6).round() / 1e6)
 }
 
+/// Where the chart's values land: the plot area and the axes' ends.
+#[derive(Clone, Copy)]
+struct Plot {
+    x_end: f64,
+    y_end: f64,
+    plot_w: f64,
+    plot_h: f64,
+}
+
+impl Plot {
+    fn x(&self, v: f64) -> f64 {
+        LEFT + v / self.x_end * self.plot_w
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + self.plot_h - v / self.y_end * self.plot_h
+    }
+}
+
 /// The chart of one scenario: replica-minutes (x) against minutes with P99
 /// over target (y), one marked point per policy, each HPA family joined in
 /// order of its setting, Governor and the oracle drawn larger.
@@ -279,9 +298,12 @@ pub fn svg(c: &Comparison) -> String {
         .collect();
     let (x_step, x_end) = axis(points.iter().map(|p| p.replica_minutes).fold(0.0, f64::max) * 1.05);
     let (y_step, y_end) = axis(points.iter().map(|p| p.p99_minutes).fold(0.0, f64::max) * 1.05);
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
-    let x = |v: f64| LEFT + v / x_end * plot_w;
-    let y = |v: f64| TOP + plot_h - v / y_end * plot_h;
+    let plot = Plot {
+        x_end,
+        y_end,
+        plot_w: WIDTH - LEFT - RIGHT,
+        plot_h: HEIGHT - TOP - BOTTOM,
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -298,7 +320,24 @@ pub fn svg(c: &Comparison) -> String {
         c.seeds,
         if c.seeds == 1 { "" } else { "s" }
     );
-    // Grid, ticks and tick labels.
+    grid(&mut s, &plot, x_step, y_step);
+    axes(&mut s, &plot);
+    families(&mut s, &plot, &points);
+    marks(&mut s, &plot, &points);
+    legend(&mut s, &plot, &points);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Grid, ticks and tick labels.
+fn grid(s: &mut String, plot: &Plot, x_step: f64, y_step: f64) {
+    let Plot {
+        x_end,
+        y_end,
+        plot_w,
+        plot_h,
+    } = *plot;
+    let (x, y) = (|v| plot.x(v), |v| plot.y(v));
     for i in 0..=(x_end / x_step).round() as u32 {
         let v = f64::from(i) * x_step;
         let px = x(v);
@@ -325,7 +364,11 @@ pub fn svg(c: &Comparison) -> String {
             number(v)
         );
     }
-    // Axes and their labels.
+}
+
+/// Axes and their labels.
+fn axes(s: &mut String, plot: &Plot) {
+    let (plot_w, plot_h) = (plot.plot_w, plot.plot_h);
     let _ = writeln!(
         s,
         r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="black"/><line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black"/>"#,
@@ -345,7 +388,11 @@ pub fn svg(c: &Comparison) -> String {
         r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">minutes with P99 over target</text>"#,
         TOP + plot_h / 2.0
     );
-    // Each HPA family joined in order of its setting.
+}
+
+/// Each HPA family joined in order of its setting.
+fn families(s: &mut String, plot: &Plot, points: &[&Point]) {
+    let (x, y) = (|v| plot.x(v), |v| plot.y(v));
     for family in [Mark::Cpu, Mark::Latency] {
         let mut line: Vec<(f64, &Point)> = points
             .iter()
@@ -369,8 +416,12 @@ pub fn svg(c: &Comparison) -> String {
             );
         }
     }
-    // The points, Governor and the oracle last so they are drawn on top.
-    let mut ordered = points.clone();
+}
+
+/// The points, Governor and the oracle last so they are drawn on top.
+fn marks(s: &mut String, plot: &Plot, points: &[&Point]) {
+    let (x, y) = (|v| plot.x(v), |v| plot.y(v));
+    let mut ordered = points.to_vec();
     ordered.sort_by_key(|p| matches!(Mark::of(p), Mark::Governor | Mark::Oracle));
     for p in ordered {
         let mark = Mark::of(p);
@@ -392,7 +443,11 @@ pub fn svg(c: &Comparison) -> String {
             policy = escape(&p.policy),
         );
     }
-    // The legend.
+}
+
+/// The legend, with "other" when a policy has no mark of its own.
+fn legend(s: &mut String, plot: &Plot, points: &[&Point]) {
+    let plot_w = plot.plot_w;
     let lx = LEFT + plot_w + 22.0;
     let entries = [
         (Mark::Governor, "Governor"),
@@ -423,8 +478,6 @@ pub fn svg(c: &Comparison) -> String {
         );
     }
     let _ = writeln!(s, "</g>");
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]
