@@ -312,7 +312,11 @@ mod trend_tests {
         // reads (45 x 100 + 15 x 500) / 60 = 200.
         assert_eq!(latest_rate(100.0, 200.0, 15.0), 500.0);
         assert_eq!(latest_rate(100.0, 100.0, 15.0), 100.0, "flat stays flat");
-        assert_eq!(latest_rate(100.0, 300.0, 90.0), 300.0, "a whole window apart");
+        assert_eq!(
+            latest_rate(100.0, 300.0, 90.0),
+            300.0,
+            "a whole window apart"
+        );
         assert_eq!(latest_rate(200.0, 100.0, 15.0), 0.0, "never negative");
         // Readings 5 s apart: the gain stops at 4, not 12.
         assert_eq!(latest_rate(100.0, 110.0, 5.0), 140.0);
