@@ -306,6 +306,14 @@ fn latest_rate(before: f64, now: f64, gap: f64) -> f64 {
 mod trend_tests {
     use super::*;
 
+    /// An observation of `rate` requests/s and nothing else.
+    fn obs(rate: f64) -> Observation {
+        Observation {
+            request_rate: Some(rate),
+            ..Observation::default()
+        }
+    }
+
     #[test]
     fn a_step_shows_in_the_latest_rate_before_the_window_catches_up() {
         // 100 rps for a minute, then 500 rps from 0 s: 15 s later the window
@@ -320,10 +328,6 @@ mod trend_tests {
         assert_eq!(latest_rate(200.0, 100.0, 15.0), 0.0, "never negative");
         // Readings 5 s apart: the gain stops at 4, not 12.
         assert_eq!(latest_rate(100.0, 110.0, 5.0), 140.0);
-        let obs = |rate: f64| Observation {
-            request_rate: Some(rate),
-            ..Observation::default()
-        };
         let mut m = Estimate::default();
         m.update(&obs(100.0), 2, 0.0, false);
         m.update(&obs(100.0), 2, 15.0, false);
@@ -334,10 +338,6 @@ mod trend_tests {
 
     #[test]
     fn readings_a_moment_apart_do_not_explode_the_trend() {
-        let obs = |rate: f64| Observation {
-            request_rate: Some(rate),
-            ..Observation::default()
-        };
         let mut m = Estimate::default();
         m.update(&obs(100.0), 2, 0.0, false);
         m.update(&obs(200.0), 2, 15.0, false);
