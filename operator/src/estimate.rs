@@ -26,6 +26,12 @@ pub struct Estimate {
     pub level: Option<f64>,
     pub trend: f64,
     pub updated_at: Option<f64>,
+    /// The request rate read at `updated_at` (over the observation window).
+    pub last_rate: Option<f64>,
+    /// Requests per second since the reading before this one, when one was
+    /// taken within a window: a step shows here within one interval, while
+    /// the window's rate still averages it with the minute before.
+    pub latest_rate: Option<f64>,
     /// Per-replica request rate at which queueing last breached an objective:
     /// plans stay below it (it relaxes by 0.5 % a minute).
     pub overload_rate: Option<f64>,
@@ -52,6 +58,8 @@ impl Default for Estimate {
             level: None,
             trend: 0.0,
             updated_at: None,
+            last_rate: None,
+            latest_rate: None,
             overload_rate: None,
             knee_rate: None,
             query_time: None,
@@ -67,6 +75,11 @@ const QUERY_TIME_SMOOTHING: f64 = 0.3;
 pub const FLOOR_MIN_CONNECTIONS: f64 = 3.0;
 /// Seconds of history the latency floor is taken over.
 pub const BASE_WINDOW: f64 = 600.0;
+/// Seconds the request rate is averaged over (`rate(...[1m])`).
+pub const RATE_WINDOW: f64 = 60.0;
+/// The latest rate amplifies the change of the window's rate by the window over
+/// the gap between readings, at most this much: a shorter gap is mostly noise.
+const MAX_LATEST_GAIN: f64 = 4.0;
 
 impl Estimate {
     /// Predicted latency at `q` with `rate_per_replica` requests/s.
@@ -145,6 +158,11 @@ impl Estimate {
             self.overload_rate = self.overload_rate.map(|o| o * relax);
             self.knee_rate = self.knee_rate.map(|o| o * relax);
         }
+        self.latest_rate = match (self.last_rate, self.updated_at) {
+            (Some(before), Some(at)) => Some(latest_rate(before, rate, now - at)),
+            _ => None,
+        };
+        self.last_rate = Some(rate);
         self.updated_at = Some(now);
         true
     }
@@ -263,23 +281,63 @@ impl Estimate {
         self.concurrency = self.concurrency.clamp(1.0, MAX_CONCURRENCY);
     }
 
-    /// Request rate forecast `horizon` seconds ahead, never below the current level.
+    /// Request rate forecast `horizon` seconds ahead, never below the current
+    /// level nor below the rate since the last reading (a step up).
     pub fn forecast(&self, horizon: f64) -> Option<f64> {
         let level = self.level?;
-        Some((level + self.trend.max(0.0) * horizon).max(level))
+        let trend = (level + self.trend.max(0.0) * horizon).max(level);
+        Some(trend.max(self.latest_rate.unwrap_or(0.0)))
     }
+}
+
+/// Requests per second over the `gap` seconds between two readings of the
+/// window's rate, `before` and `now`: what entered the window in the gap,
+/// taking what left it to have run at `before`. Past a whole window the
+/// reading itself.
+fn latest_rate(before: f64, now: f64, gap: f64) -> f64 {
+    if gap >= RATE_WINDOW {
+        return now;
+    }
+    let gain = (RATE_WINDOW / gap.max(1.0)).min(MAX_LATEST_GAIN);
+    (before + (now - before) * gain).max(0.0)
 }
 
 #[cfg(test)]
 mod trend_tests {
     use super::*;
 
-    #[test]
-    fn readings_a_moment_apart_do_not_explode_the_trend() {
-        let obs = |rate: f64| Observation {
+    /// An observation of `rate` requests/s and nothing else.
+    fn obs(rate: f64) -> Observation {
+        Observation {
             request_rate: Some(rate),
             ..Observation::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_step_shows_in_the_latest_rate_before_the_window_catches_up() {
+        // 100 rps for a minute, then 500 rps from 0 s: 15 s later the window
+        // reads (45 x 100 + 15 x 500) / 60 = 200.
+        assert_eq!(latest_rate(100.0, 200.0, 15.0), 500.0);
+        assert_eq!(latest_rate(100.0, 100.0, 15.0), 100.0, "flat stays flat");
+        assert_eq!(
+            latest_rate(100.0, 300.0, 90.0),
+            300.0,
+            "a whole window apart"
+        );
+        assert_eq!(latest_rate(200.0, 100.0, 15.0), 0.0, "never negative");
+        // Readings 5 s apart: the gain stops at 4, not 12.
+        assert_eq!(latest_rate(100.0, 110.0, 5.0), 140.0);
+        let mut m = Estimate::default();
+        m.update(&obs(100.0), 2, 0.0, false);
+        m.update(&obs(100.0), 2, 15.0, false);
+        m.update(&obs(200.0), 2, 30.0, false);
+        assert_eq!(m.latest_rate, Some(500.0));
+        assert!(m.forecast(45.0).unwrap() >= 500.0);
+    }
+
+    #[test]
+    fn readings_a_moment_apart_do_not_explode_the_trend() {
         let mut m = Estimate::default();
         m.update(&obs(100.0), 2, 0.0, false);
         m.update(&obs(200.0), 2, 15.0, false);

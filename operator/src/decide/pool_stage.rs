@@ -55,6 +55,16 @@ impl PoolStage {
         }
     }
 
+    /// How many times longer a cold replica holds a worker per request than a
+    /// warm one with mean service time `service_time` (1 when replicas do not
+    /// start cold, or the service time is not known yet).
+    pub fn cold_slowdown(&self, service_time: Option<f64>) -> f64 {
+        match service_time {
+            Some(s) if s > 0.0 => (s + self.cold_penalty()) / s,
+            _ => 1.0,
+        }
+    }
+
     /// Predicted wait for a connection at quantile `q` on a replica with
     /// `rate` requests/s and a pool of `pool`; `cold`: its cache is empty.
     pub fn wait(&self, q: Quantile, rate: f64, pool: u32, cold: bool) -> f64 {
@@ -176,6 +186,10 @@ mod tests {
             ..s
         };
         assert_eq!(warm_only.cold_penalty(), 0.0);
+        // 23 ms warm, 27 ms more cold: a cold replica is busy 50/23 as long.
+        assert!((s.cold_slowdown(Some(0.023)) - 0.05 / 0.023).abs() < 1e-9);
+        assert_eq!(warm_only.cold_slowdown(Some(0.023)), 1.0);
+        assert_eq!(s.cold_slowdown(None), 1.0);
     }
 
     #[test]

@@ -84,6 +84,22 @@ fn want(
     let (cur, l) = (pass.cur(), &pass.limits);
     let floor_over = floor_over(pass, model);
     let stage = PoolStage::of(pass, model);
+    let queueing = queueing_visible(pass, model);
+    // Only a steady state (the last scale-up ready and visible in the window)
+    // says anything about what the replicas carry.
+    let steady = !load.settling && cur <= load.ready;
+    if queueing && !floor_over && steady && pressure.value > KNEE_PRESSURE {
+        // The knee: queueing already takes an objective near its target here.
+        let per = load.rate / f64::from(load.ready);
+        model.knee_rate = Some(model.knee_rate.map_or(per, |o| o.min(per)));
+    }
+    let breached_by_queueing = pressure.breached() && queueing && !floor_over && steady;
+    if breached_by_queueing {
+        // Remember the per-replica load that breached by queueing; this pass
+        // already plans below it.
+        let per = load.rate / f64::from(load.ready);
+        model.overload_rate = Some(model.overload_rate.map_or(per, |o| o.min(per)));
+    }
     let mut want = if floor_over {
         // Slow even without queueing: replicas would not fix it. Hold, or
         // release what the model says adds nothing.
@@ -97,21 +113,6 @@ fn want(
             basis: Basis::Model,
         }
     };
-    let queueing = queueing_visible(pass, model);
-    // Only a steady state (the last scale-up ready and visible in the window)
-    // says anything about what the replicas carry.
-    let steady = !load.settling && cur <= load.ready;
-    if queueing && !floor_over && steady && pressure.value > KNEE_PRESSURE {
-        // The knee: queueing already takes an objective near its target here.
-        let per = load.rate / f64::from(load.ready);
-        model.knee_rate = Some(model.knee_rate.map_or(per, |o| o.min(per)));
-    }
-    let breached_by_queueing = pressure.breached() && queueing && !floor_over && steady;
-    if breached_by_queueing {
-        // Remember the per-replica load that breached by queueing.
-        let per = load.rate / f64::from(load.ready);
-        model.overload_rate = Some(model.overload_rate.map_or(per, |o| o.min(per)));
-    }
     // Feedback: while an objective is breached by queueing, never settle at or
     // below the replicas that are breaching it.
     if breached_by_queueing && want.n <= load.ready && !bottleneck {
@@ -154,14 +155,17 @@ fn by_model(pass: &Pass, model: &Estimate, stage: Option<PoolStage>, load: &Load
     let mut best: Option<(f64, u32)> = None;
     for n in l.min..=l.bound(l.max) {
         let per = load.forecast / f64::from(n);
-        if model
-            .overload_rate
-            .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
-            || model.knee_rate.is_some_and(|k| per >= k)
-        {
+        let cold = n > load.ready;
+        // A cold replica is as busy as a warm one at a proportionally higher
+        // rate: the knee and the overload bound it at that rate.
+        let busy = match stage {
+            Some(s) if cold => per * s.cold_slowdown(model.service_time),
+            _ => per,
+        };
+        if remembered(model, busy) {
             continue;
         }
-        let Some(worst) = predicted_pressure(pass, model, stage, n, per, n > load.ready) else {
+        let Some(worst) = predicted_pressure(pass, model, stage, n, per, cold) else {
             return n; // nothing to predict from: the first count
         };
         if worst <= pass.aim {
@@ -224,14 +228,18 @@ fn release(pass: &Pass, model: &Estimate, stage: Option<PoolStage>, load: &Load)
     (pass.limits.min..cur)
         .find(|&n| {
             let per = load.forecast / f64::from(n);
-            let remembered = model
-                .overload_rate
-                .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
-                || model.knee_rate.is_some_and(|k| per >= k);
-            !remembered
+            !remembered(model, per)
                 && predicted_pressure(pass, model, stage, n, per, false).is_some_and(f64::is_finite)
         })
         .unwrap_or(cur)
+}
+
+/// `per` requests/s per replica reach a remembered knee or overload.
+fn remembered(model: &Estimate, per: f64) -> bool {
+    model
+        .overload_rate
+        .is_some_and(|o| per >= OVERLOAD_MARGIN * o)
+        || model.knee_rate.is_some_and(|k| per >= k)
 }
 
 /// Some latency objective is clearly over the model's floor: requests queue.
