@@ -1,4 +1,4 @@
-//! One decision cycle for 10,000 SLOs (target: under 50 ms on one core).
+//! One decision cycle for 10,000 SLOs (target: at most 25 ms on one core).
 //! Run: cargo bench -p governor --bench decide
 
 use std::hint::black_box;

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use governor_crds::Quantile;
 
 use crate::observe::Observation;
-use crate::queueing::mmc_wait_quantile;
+use crate::queueing::WaitTail;
 
 /// Learned state of one service.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,11 +101,23 @@ impl Estimate {
         k: f64,
         extra: f64,
     ) -> Option<f64> {
-        let base = self.base(q)? + extra;
+        let queue = self.queue(rate_per_replica, k, extra)?;
+        self.predict_in(q, &queue, extra)
+    }
+
+    /// The queue of one replica at `rate_per_replica` with concurrency `k`,
+    /// each request `extra` seconds slower: worked out once for every
+    /// quantile predicted from it.
+    pub fn queue(&self, rate_per_replica: f64, k: f64, extra: f64) -> Option<WaitTail> {
         let s = self.service_time? + extra;
         let k = k.round().clamp(1.0, MAX_CONCURRENCY) as u32;
-        let wait = mmc_wait_quantile(k, rate_per_replica.max(0.0), 1.0 / s, q.value());
-        Some(base + wait)
+        Some(WaitTail::new(k, rate_per_replica.max(0.0), 1.0 / s))
+    }
+
+    /// Predicted latency at `q` on a replica with `queue` (`extra`: as in
+    /// [`Self::queue`]).
+    pub fn predict_in(&self, q: Quantile, queue: &WaitTail, extra: f64) -> Option<f64> {
+        Some((self.base(q)? + extra) + queue.quantile(q.value()))
     }
 
     /// The latency floor at `q` (no queueing), once seen.

@@ -33,17 +33,46 @@ pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
 /// The `q` quantile of the wait in queue for M/M/c (seconds): the wait is 0 with
 /// probability 1 - C, else exponential with rate c*mu - lambda.
 pub fn mmc_wait_quantile(c: u32, lambda: f64, mu: f64, q: f64) -> f64 {
-    let a = lambda / mu;
-    let c_f = f64::from(c);
-    if a >= c_f {
-        return f64::INFINITY;
+    WaitTail::new(c, lambda, mu).quantile(q)
+}
+
+/// The wait in queue of one M/M/c queue, with Erlang C worked out once for
+/// every quantile asked of it (a decision asks several of each queue).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WaitTail {
+    /// P(wait); `None` when the queue is unstable (every quantile infinite).
+    waits: Option<f64>,
+    /// The rate of the exponential wait, c*mu - lambda.
+    drain: f64,
+}
+
+impl WaitTail {
+    pub fn new(c: u32, lambda: f64, mu: f64) -> Self {
+        let a = lambda / mu;
+        let c_f = f64::from(c);
+        if a >= c_f {
+            return Self {
+                waits: None,
+                drain: 0.0,
+            };
+        }
+        Self {
+            waits: Some(erlang_c(c, a)),
+            drain: c_f * mu - lambda,
+        }
     }
-    let pw = erlang_c(c, a);
-    let tail = 1.0 - q;
-    if pw <= tail {
-        return 0.0;
+
+    /// The `q` quantile of the wait (seconds), as [`mmc_wait_quantile`].
+    pub fn quantile(&self, q: f64) -> f64 {
+        let Some(pw) = self.waits else {
+            return f64::INFINITY;
+        };
+        let tail = 1.0 - q;
+        if pw <= tail {
+            return 0.0;
+        }
+        (pw / tail).ln() / self.drain
     }
-    (pw / tail).ln() / (c_f * mu - lambda)
 }
 
 #[cfg(test)]

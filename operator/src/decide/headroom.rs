@@ -82,6 +82,13 @@ pub fn goal(lead: f64, behind: f64, ahead: f64) -> f64 {
     }
 }
 
+/// The pressure (observed / target) that marks the knee at `aim`, from the
+/// one at the fixed aim: in the same proportion to the aim, so running
+/// closer to the target is not read as a knee.
+pub fn knee_pressure(at_fixed: f64, aim: f64) -> f64 {
+    at_fixed * aim / LATENCY_MARGIN
+}
+
 /// The aim of this pass, from the one before; `None` for the fixed policy
 /// (the plan then uses [`LATENCY_MARGIN`] and keeps no state). Without a
 /// budget position the aim is never above the fixed one: it drops to it at
@@ -180,6 +187,20 @@ mod tests {
             state = aim(spec, position, state, now).map(|(_, a)| a);
         }
         state.expect("budget-aware keeps an aim")
+    }
+
+    #[test]
+    fn ahead_aims_closer_to_the_target_behind_further_and_unknown_at_the_fixed_aim() {
+        let spec = spec();
+        let after = |position| settle(&spec, position, None, 30).share;
+        let (ahead, behind, unknown) = (after(at(0.8, 0.5)), after(at(-0.5, 0.5)), after(None));
+        assert!(ahead > LATENCY_MARGIN && ahead <= 1.0, "ahead: {ahead}");
+        assert!(behind < LATENCY_MARGIN, "behind: {behind}");
+        // No reading is not a full budget: missing data is never read as zero spent.
+        assert_eq!(unknown, LATENCY_MARGIN);
+        // The knee moves with the aim, and is the fixed one at the fixed aim.
+        assert!(knee_pressure(0.8, ahead) > 0.8 && knee_pressure(0.8, behind) < 0.8);
+        assert!((knee_pressure(0.8, LATENCY_MARGIN) - 0.8).abs() < 1e-12);
     }
 
     #[test]

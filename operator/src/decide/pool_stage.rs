@@ -5,11 +5,12 @@
 //! starts cold turns every hit into a query. Used to predict latency from
 //! (replicas, pool) together and to see the database limit before the knee.
 
+#[cfg(test)]
 use governor_crds::Quantile;
 
 use super::{Pass, ms};
 use crate::estimate::Estimate;
-use crate::queueing::mmc_wait_quantile;
+use crate::queueing::WaitTail;
 
 /// Connections in use over this share of the budget at the forecast load:
 /// the database budget, not replicas, is the limit.
@@ -67,14 +68,20 @@ impl PoolStage {
 
     /// Predicted wait for a connection at quantile `q` on a replica with
     /// `rate` requests/s and a pool of `pool`; `cold`: its cache is empty.
+    #[cfg(test)]
     pub fn wait(&self, q: Quantile, rate: f64, pool: u32, cold: bool) -> f64 {
+        self.queue(rate, pool, cold).quantile(q.value())
+    }
+
+    /// The pool's queue of queries, for [`Self::wait`] at several quantiles.
+    pub fn queue(&self, rate: f64, pool: u32, cold: bool) -> WaitTail {
         let hit = if cold && self.cold_start {
             0.0
         } else {
             self.hit
         };
         let queries = rate.max(0.0) * (1.0 - hit);
-        mmc_wait_quantile(pool.max(1), queries, 1.0 / self.query_time, q.value())
+        WaitTail::new(pool.max(1), queries, 1.0 / self.query_time)
     }
 
     /// Connections the whole service holds at once at `rate` requests/s.

@@ -88,7 +88,7 @@ fn want(
     // Only a steady state (the last scale-up ready and visible in the window)
     // says anything about what the replicas carry.
     let steady = !load.settling && cur <= load.ready;
-    if queueing && !floor_over && steady && pressure.value > KNEE_PRESSURE {
+    if queueing && !floor_over && steady && pressure.value > knee_pressure(pass) {
         // The knee: queueing already takes an objective near its target here.
         let per = load.rate / f64::from(load.ready);
         model.knee_rate = Some(model.knee_rate.map_or(per, |o| o.min(per)));
@@ -132,6 +132,16 @@ fn want(
     }
     want.n = l.bound(want.n);
     want
+}
+
+/// The pressure that marks the knee: [`KNEE_PRESSURE`] at the fixed aim;
+/// with budget-aware headroom it moves with the aim, or a knee marked below
+/// the aim would hold the replicas where the fixed aim does.
+fn knee_pressure(pass: &Pass) -> f64 {
+    match pass.headroom {
+        Some(_) => super::headroom::knee_pressure(KNEE_PRESSURE, pass.aim),
+        None => KNEE_PRESSURE,
+    }
 }
 
 /// A latency floor over target (slow even without queueing), which replicas
@@ -190,18 +200,29 @@ fn predicted_pressure(
     cold: bool,
 ) -> Option<f64> {
     let pool = pass.limits.pool_limit(n).max(pass.limits.pool_min);
+    // Each queue's Erlang C once, for every quantile.
+    let warm_queue = model.queue(per, model.concurrency, 0.0);
+    let warm_pool = stage.map(|s| s.queue(per, pool, false));
+    let cold_queues = match stage {
+        Some(s) if cold && s.cold_penalty() > 0.0 => {
+            let extra = s.cold_penalty();
+            model
+                .queue(per, model.concurrency, extra)
+                .map(|queue| (queue, extra, s.queue(per, pool, true)))
+        }
+        _ => None,
+    };
     let mut worst: Option<f64> = None;
     for (q, t) in &pass.targets {
         let target = t.as_secs_f64().max(1e-9);
-        let warm = model
-            .predict(*q, per)
-            .map(|p| p + stage.map_or(0.0, |s| s.wait(*q, per, pool, false)));
-        let cold_p = match stage {
-            Some(s) if cold && s.cold_penalty() > 0.0 => model
-                .predict_slower(*q, per, model.concurrency, s.cold_penalty())
-                .map(|p| p + s.wait(*q, per, pool, true)),
-            _ => None,
-        };
+        let warm = warm_queue
+            .and_then(|queue| model.predict_in(*q, &queue, 0.0))
+            .map(|p| p + warm_pool.map_or(0.0, |w| w.quantile(q.value())));
+        let cold_p = cold_queues.and_then(|(queue, extra, pool_queue)| {
+            model
+                .predict_in(*q, &queue, extra)
+                .map(|p| p + pool_queue.quantile(q.value()))
+        });
         for p in [warm, cold_p].into_iter().flatten() {
             worst = Some(worst.map_or(p / target, |w: f64| w.max(p / target)));
         }

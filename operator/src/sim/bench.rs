@@ -310,13 +310,24 @@ pub fn suite(
     threads: usize,
     progress: &(dyn Fn(usize, usize, &Figures) + Sync),
 ) -> Result<Vec<Figures>, crate::Error> {
-    let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len())
+    let mut jobs: Vec<(usize, usize, u64)> = (0..scenarios.len())
         .flat_map(|s| {
             (0..policies.len())
                 .flat_map(move |p| (0..seeds).map(move |seed| (s, p, u64::from(seed) + 1)))
         })
         .collect();
     let total = jobs.len();
+    // The longest runs first (the oracle's search, then the longest scenarios),
+    // so no thread is left with a long run while the others are idle. Results
+    // go back to their place in the order above.
+    let slot = |&(s, p, seed): &(usize, usize, u64)| {
+        (s * policies.len() + p) * seeds as usize + (seed - 1) as usize
+    };
+    let work = |&(s, p, _): &(usize, usize, u64)| {
+        let search = if policies[p] == "oracle" { 4.0 } else { 1.0 };
+        scenarios[s].duration * search
+    };
+    jobs.sort_by(|a, b| work(b).total_cmp(&work(a)));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<Result<Figures, crate::Error>>>> =
@@ -330,6 +341,7 @@ pub fn suite(
                         break;
                     };
                     let r = run(&scenarios[s], &policies[p], seed);
+                    let i = slot(&(s, p, seed));
                     let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                     if let Ok(f) = &r {
                         progress(finished, total, f);

@@ -56,32 +56,6 @@ fn governor_beats_static_on_the_audit() {
     assert!(governor.error_rate < fixed.error_rate);
 }
 
-/// A shortened month (10 compressed days): budget-aware headroom spends the
-/// budget it is ahead by on fewer replicas, and never more than the window's
-/// allowance.
-#[test]
-fn budget_aware_headroom_costs_less_within_the_allowance() {
-    let month = Scenario::month(10, 1440.0);
-    let fixed = run(&month, "governor", 1).unwrap();
-    let aware = run(&month, "governor-budget-aware", 1).unwrap();
-    let (spent_fixed, spent_aware) = (
-        fixed.error_budget_spent.expect("requests were counted"),
-        aware.error_budget_spent.expect("requests were counted"),
-    );
-    println!(
-        "fixed: {:.0} replica-min, {:.0} % of the budget; budget-aware: {:.0} replica-min, {:.0} %",
-        fixed.replica_minutes,
-        spent_fixed * 100.0,
-        aware.replica_minutes,
-        spent_aware * 100.0
-    );
-    assert!(
-        aware.replica_minutes < fixed.replica_minutes,
-        "budget-aware {aware:?}\nfixed {fixed:?}"
-    );
-    assert!(spent_aware <= 1.0, "over the allowance: {aware:?}");
-}
-
 fn simulate(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_governor"))
         .arg("simulate")
