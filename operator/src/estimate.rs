@@ -82,27 +82,11 @@ pub const RATE_WINDOW: f64 = 60.0;
 const MAX_LATEST_GAIN: f64 = 4.0;
 
 impl Estimate {
-    /// Predicted latency at `q` with `rate_per_replica` requests/s.
-    pub fn predict(&self, q: Quantile, rate_per_replica: f64) -> Option<f64> {
-        self.predict_with(q, rate_per_replica, self.concurrency)
-    }
-
-    /// As `predict`, with concurrency `k` instead of the estimate.
+    /// Predicted latency at `q` with `rate_per_replica` requests/s on `k`
+    /// concurrent workers.
     pub fn predict_with(&self, q: Quantile, rate_per_replica: f64, k: f64) -> Option<f64> {
-        self.predict_slower(q, rate_per_replica, k, 0.0)
-    }
-
-    /// As `predict_with`, for a replica whose every request takes `extra`
-    /// seconds longer (a cold cache: each hit becomes a query).
-    pub fn predict_slower(
-        &self,
-        q: Quantile,
-        rate_per_replica: f64,
-        k: f64,
-        extra: f64,
-    ) -> Option<f64> {
-        let queue = self.queue(rate_per_replica, k, extra)?;
-        self.predict_in(q, &queue, extra)
+        let queue = self.queue(rate_per_replica, k, 0.0)?;
+        self.predict_in(q, &queue, 0.0)
     }
 
     /// The queue of one replica at `rate_per_replica` with concurrency `k`,
@@ -260,7 +244,7 @@ impl Estimate {
         if queueing {
             // Visible queueing means a utilization of at least ~25 %: k < 4a.
             hi = hi.min((minimal * 4.0).ceil() + 2.0);
-            // Largest k with predict(k) >= observed.
+            // Largest k with predict_with(k) >= observed.
             if predict_k(lo) < observed {
                 self.concurrency = lo;
                 return;

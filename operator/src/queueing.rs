@@ -30,14 +30,9 @@ pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
     erlang_c(c, a) / (c_f * mu - lambda)
 }
 
-/// The `q` quantile of the wait in queue for M/M/c (seconds): the wait is 0 with
-/// probability 1 - C, else exponential with rate c*mu - lambda.
-pub fn mmc_wait_quantile(c: u32, lambda: f64, mu: f64, q: f64) -> f64 {
-    WaitTail::new(c, lambda, mu).quantile(q)
-}
-
-/// The wait in queue of one M/M/c queue, with Erlang C worked out once for
-/// every quantile asked of it (a decision asks several of each queue).
+/// The wait in queue of one M/M/c queue: 0 with probability 1 - C, else
+/// exponential with rate c*mu - lambda. Erlang C is worked out once for every
+/// quantile asked of it (a decision asks several of each queue).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WaitTail {
     /// P(wait); `None` when the queue is unstable (every quantile infinite).
@@ -62,7 +57,7 @@ impl WaitTail {
         }
     }
 
-    /// The `q` quantile of the wait (seconds), as [`mmc_wait_quantile`].
+    /// The `q` quantile of the wait (seconds).
     pub fn quantile(&self, q: f64) -> f64 {
         let Some(pw) = self.waits else {
             return f64::INFINITY;
@@ -95,10 +90,10 @@ mod tests {
     fn wait_quantile_is_monotone_in_load() {
         let mut last = 0.0;
         for lambda in [10.0, 50.0, 80.0, 95.0] {
-            let w = mmc_wait_quantile(4, lambda, 25.0, 0.99);
+            let w = WaitTail::new(4, lambda, 25.0).quantile(0.99);
             assert!(w >= last);
             last = w;
         }
-        assert!(mmc_wait_quantile(4, 100.0, 25.0, 0.99).is_infinite());
+        assert!(WaitTail::new(4, 100.0, 25.0).quantile(0.99).is_infinite());
     }
 }

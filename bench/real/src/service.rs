@@ -21,7 +21,10 @@ use axum::routing::get;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use governor::sim::ServiceModel;
 use governor::sim::engine::{BUCKETS, lognormal};
-use governor::sim::live::{write_histogram, write_pool_wait_help, write_pool_wait_series};
+use governor::sim::live::{
+    CacheAndPool, write_cache_and_pool_series, write_histogram, write_pool_wait_help,
+    write_pool_wait_series,
+};
 use rand_distr::{Distribution, LogNormal};
 
 /// The route every request of the benchmark takes (the `http_route` label).
@@ -312,67 +315,37 @@ impl Service {
         }
         let status = self.pool.status();
         let used = status.size.saturating_sub(status.available);
-        let series: [Family; 7] = [
+        for (name, help, v) in [
             (
                 "bench_service_overhead_seconds_total",
-                "counter",
                 "Worker time beyond the drawn service times and pool waits.",
-                vec![("", c.overhead_sum)],
+                c.overhead_sum,
             ),
             (
                 "bench_service_served_total",
-                "counter",
                 "Requests served to the end.",
-                vec![("", c.served as f64)],
+                c.served as f64,
             ),
-            (
-                "cache_hits_total",
-                "counter",
-                "Cache lookups that hit.",
-                vec![("", c.cache_hits as f64)],
-            ),
-            (
-                "cache_misses_total",
-                "counter",
-                "Cache lookups that missed.",
-                vec![("", c.cache_misses as f64)],
-            ),
-            (
-                "db_client_connections_usage",
-                "gauge",
-                "Connections by state.",
-                vec![
-                    (",state=\"used\"", used as f64),
-                    (",state=\"idle\"", status.available as f64),
-                ],
-            ),
-            (
-                "db_client_connections_max",
-                "gauge",
-                "Pool size.",
-                vec![("", status.max_size as f64)],
-            ),
-            (
-                "db_client_connections_pending_requests",
-                "gauge",
-                "Requests waiting for a connection.",
-                vec![("", status.waiting as f64)],
-            ),
-        ];
-        for (name, kind, help, values) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (extra, v) in values {
-                let _ = writeln!(out, "{name}{{{labels}{extra}}} {v}");
-            }
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{labels}}} {v}"
+            );
         }
+        let signals = CacheAndPool {
+            cache_hits: c.cache_hits as f64,
+            cache_misses: c.cache_misses as f64,
+            pool_used: used as f64,
+            pool_idle: status.available as f64,
+            pool_max: status.max_size as f64,
+            pool_pending: status.waiting as f64,
+        };
+        write_cache_and_pool_series(&mut out, &[(labels.clone(), signals)]);
         write_pool_wait_help(&mut out);
         write_pool_wait_series(&mut out, &labels, c.pool_wait_count, c.pool_wait_sum);
         out
     }
 }
-
-/// One exported metric family: name, type, help, and (extra labels, value) per series.
-type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, f64)>);
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")

@@ -298,52 +298,87 @@ fn write_series(
 
 /// Cache hit and miss counters, and the connection-pool gauges.
 fn write_cache_and_pool(out: &mut String, services: &[LiveService]) {
-    write_series(
-        out,
-        services,
-        "cache_hits_total",
-        "counter",
-        "Cache lookups that hit.",
-        &|s| vec![(String::new(), s.sim.counters.cache_hits as f64)],
-    );
-    write_series(
-        out,
-        services,
-        "cache_misses_total",
-        "counter",
-        "Cache lookups that missed.",
-        &|s| vec![(String::new(), s.sim.counters.cache_misses as f64)],
-    );
-    write_series(
-        out,
-        services,
-        "db_client_connections_usage",
-        "gauge",
-        "Connections by state.",
-        &|s| {
-            let (used, idle, _, _) = s.sim.pool_gauges();
-            vec![
-                (",state=\"used\"".into(), f64::from(used)),
-                (",state=\"idle\"".into(), f64::from(idle)),
-            ]
-        },
-    );
-    write_series(
-        out,
-        services,
-        "db_client_connections_max",
-        "gauge",
-        "Pool size, summed over replicas.",
-        &|s| vec![(String::new(), f64::from(s.sim.pool_gauges().2))],
-    );
-    write_series(
-        out,
-        services,
-        "db_client_connections_pending_requests",
-        "gauge",
-        "Requests waiting for a connection.",
-        &|s| vec![(String::new(), f64::from(s.sim.pool_gauges().3))],
-    );
+    let series: Vec<(String, CacheAndPool)> = services
+        .iter()
+        .map(|s| {
+            let c = &s.sim.counters;
+            let (used, idle, max, pending) = s.sim.pool_gauges();
+            let signals = CacheAndPool {
+                cache_hits: c.cache_hits as f64,
+                cache_misses: c.cache_misses as f64,
+                pool_used: f64::from(used),
+                pool_idle: f64::from(idle),
+                pool_max: f64::from(max),
+                pool_pending: f64::from(pending),
+            };
+            (service_labels(s), signals)
+        })
+        .collect();
+    write_cache_and_pool_series(out, &series);
+}
+
+/// The cache and connection-pool signals of one label set, as Governor reads
+/// them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheAndPool {
+    pub cache_hits: f64,
+    pub cache_misses: f64,
+    pub pool_used: f64,
+    pub pool_idle: f64,
+    pub pool_max: f64,
+    pub pool_pending: f64,
+}
+
+/// The cache counters and pool gauges, one series per label set. The
+/// real-workload benchmark's service writes its own through this too, so both
+/// keep the names Governor reads.
+pub fn write_cache_and_pool_series(out: &mut String, series: &[(String, CacheAndPool)]) {
+    type Value = fn(&CacheAndPool) -> Vec<(&'static str, f64)>;
+    let families: [(&str, &str, &str, Value); 5] = [
+        (
+            "cache_hits_total",
+            "counter",
+            "Cache lookups that hit.",
+            |c| vec![("", c.cache_hits)],
+        ),
+        (
+            "cache_misses_total",
+            "counter",
+            "Cache lookups that missed.",
+            |c| vec![("", c.cache_misses)],
+        ),
+        (
+            "db_client_connections_usage",
+            "gauge",
+            "Connections by state.",
+            |c| {
+                vec![
+                    (",state=\"used\"", c.pool_used),
+                    (",state=\"idle\"", c.pool_idle),
+                ]
+            },
+        ),
+        (
+            "db_client_connections_max",
+            "gauge",
+            "Pool size, summed over replicas.",
+            |c| vec![("", c.pool_max)],
+        ),
+        (
+            "db_client_connections_pending_requests",
+            "gauge",
+            "Requests waiting for a connection.",
+            |c| vec![("", c.pool_pending)],
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, signals) in series {
+            for (extra, v) in value(signals) {
+                let _ = writeln!(out, "{name}{{{labels}{extra}}} {v}");
+            }
+        }
+    }
 }
 
 /// The pool-wait histogram (only its +Inf bucket, sum and count).
