@@ -320,6 +320,21 @@ impl BackendClient {
             SendError::Timeout
         } else if e.is_connect() {
             SendError::Connect(error_chain(e))
+        } else if e.is_request()
+            && self.base.starts_with("https://")
+            && self.tls.client_cert.is_none()
+        {
+            // Under TLS 1.3 a server that requires a client certificate
+            // closes the connection after the handshake; the client may see
+            // only the closing, not the server's alert.
+            let b = self.backend;
+            SendError::Other(format!(
+                "{} (if {} requires a client certificate, set {} and {})",
+                error_chain(e),
+                b.name(),
+                b.flag("cert-file"),
+                b.flag("key-file")
+            ))
         } else {
             SendError::Other(error_chain(e))
         }
